@@ -1,0 +1,49 @@
+"""The engine's output: the notices a reader is shown, with the reasons and rules behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.inputs import Location
+
+
+@dataclass(frozen=True, slots=True)
+class ShownNotice:
+    """One notice with the text chosen for this reader, and every rule that gave it."""
+
+    id: str
+    severity: str
+    placement: str
+    language: str
+    title: str
+    body: str
+    link: str | None
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why a rule matched: e.g. region 'russia-controlled-ukraine' by code 'UA-43'."""
+
+    rule: str
+    reason: str  # "region", "unknown_location", "anonymized" or "language"
+    region: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one (article, reader, instant) on one ruleset. Pure data."""
+
+    ruleset: str
+    at: datetime
+    reader: Location
+    languages: tuple[str, ...]
+    notices: tuple[ShownNotice, ...]
+    effects: tuple[str, ...]
+    matches: tuple[Match, ...]
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(m.rule for m in self.matches)

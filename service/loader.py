@@ -1,0 +1,316 @@
+"""Reads a rule directory of YAML files into a validated Ruleset; every error at file:line:column."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from service.model import RuleFile
+from service.problems import Problem, RulesetInvalid
+from service.ruleset import Ruleset, SourcedCase, SourceFile
+
+RULE_FILE_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+Loc = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One file: its name for messages, the YAML tree (keeps positions) and the validated model."""
+
+    name: str
+    tree: Any
+    model: RuleFile
+
+    def problem(self, loc: Loc, code: str, message: str, *, at_key: bool = False) -> Problem:
+        line, column = position(self.tree, loc, at_key=at_key)
+        return Problem(self.name, line, column, code, message)
+
+
+def load_ruleset(directory: Path) -> Ruleset:
+    """Load and validate every rule file below `directory`. Raises RulesetInvalid with all problems."""
+    problems: list[Problem] = []
+    parsed: list[Parsed] = []
+    files: list[SourceFile] = []
+    paths = rule_files(directory)
+    if not paths:
+        raise RulesetInvalid([Problem(str(directory), 1, 1, "no-files", "no rule files (*.yaml) found")])
+    for path in paths:
+        name = _display_name(path, directory)
+        data = path.read_bytes()
+        files.append(SourceFile(name, hashlib.sha256(data).hexdigest()))
+        one, found = parse_file(name, data)
+        problems += found
+        if one is not None:
+            parsed.append(one)
+    problems += cross_check(parsed)
+    if problems:
+        raise RulesetInvalid(problems)
+    return Ruleset.build(
+        regions=[r for p in parsed for r in p.model.regions],
+        notices=[n for p in parsed for n in p.model.notices],
+        rules=[r for p in parsed for r in p.model.rules],
+        cases=tuple(
+            SourcedCase(case, p.name, position(p.tree, ("cases", i))[0])
+            for p in parsed
+            for i, case in enumerate(p.model.cases)
+        ),
+        files=tuple(files),
+    )
+
+
+def rule_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise RulesetInvalid([Problem(str(directory), 1, 1, "no-directory", "rule directory not found")])
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in RULE_FILE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def _display_name(path: Path, directory: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parse_file(name: str, data: bytes) -> tuple[Parsed | None, list[Problem]]:
+    """Parse and validate one file's structure (cross-file references are checked later)."""
+    if len(data) > MAX_FILE_BYTES:
+        return None, [Problem(name, 1, 1, "too-large", f"file is larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, [Problem(name, 1, 1, "encoding", f"file is not UTF-8 text ({e.reason})")]
+    try:
+        tree = YAML(typ="rt", pure=True).load(text)
+        plain = to_plain(tree)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(part) for part in (e.context, e.problem) if part) or "invalid YAML"
+        return None, [Problem(name, line, column, "yaml", message.replace("\n", " "))]
+    except (YAMLError, AliasUsed) as e:
+        return None, [Problem(name, 1, 1, "yaml", str(e))]
+    if plain is None:
+        plain = {}
+    if not isinstance(plain, dict):
+        return None, [Problem(name, 1, 1, "not-a-mapping", _TOP_LEVEL)]
+    try:
+        model = RuleFile.model_validate(plain)
+    except ValidationError as e:
+        return None, [_problem_from_pydantic(name, tree, error) for error in e.errors()]
+    return Parsed(name, tree, model), []
+
+
+_TOP_LEVEL = "a rule file is a mapping with any of the keys regions, notices, rules, cases"
+
+
+class AliasUsed(Exception):
+    """YAML anchors and aliases are refused: they make files hard to review and can explode."""
+
+
+def to_plain(node: Any, _seen: set[int] | None = None) -> Any:
+    """The YAML tree as plain dicts, lists and scalars, refusing aliases (shared nodes)."""
+    seen = set() if _seen is None else _seen
+    if isinstance(node, dict | list):
+        if id(node) in seen:
+            raise AliasUsed("YAML aliases (*name) are not allowed in rule files; write the value out")
+        seen.add(id(node))
+    if isinstance(node, dict):
+        return {to_plain(k, seen): to_plain(v, seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v, seen) for v in node]
+    if isinstance(node, bool | int | float | str) and type(node) not in (bool, int, float, str):
+        for plain_type in (bool, int, float, str):
+            if isinstance(node, plain_type):
+                return plain_type(node)
+    if isinstance(node, datetime) and type(node) is not datetime:
+        return datetime(*node.timetuple()[:6], node.microsecond, tzinfo=node.tzinfo)
+    return node
+
+
+def position(tree: Any, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
+    """1-based line and column of the node at `loc` (the deepest existing part of it)."""
+    line, column = 0, 0
+    node = tree
+    for depth, part in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(node, CommentedMap) and part in node:
+            line, column = node.lc.key(part) if (last and at_key) else node.lc.value(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, column = node.lc.item(part)
+            node = node[part]
+        elif isinstance(node, CommentedMap | CommentedSeq):
+            if (line, column) == (0, 0) or isinstance(part, str):
+                line, column = node.lc.line, node.lc.col
+            if isinstance(part, int) or part in node:
+                break
+    return line + 1, column + 1
+
+
+# ---- pydantic errors, reworded for editors ------------------------------------------------
+
+
+def _all_keys() -> list[str]:
+    keys: set[str] = set()
+    pending: list[type[BaseModel]] = [RuleFile]
+    while pending:
+        model = pending.pop()
+        for name, field in model.model_fields.items():
+            keys.add(field.alias or name)
+            pending += [t for t in _model_types(field.annotation) if t.__name__ not in keys]
+            keys.update(t.__name__ for t in _model_types(field.annotation))
+    return sorted(k for k in keys if k.islower())
+
+
+def _model_types(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _model_types(arg)
+    for meta in getattr(annotation, "__metadata__", ()):
+        yield from _model_types(meta)
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and origin is not annotation:
+        yield from _model_types(origin)
+
+
+_PATTERNS = {
+    "^[a-z0-9][a-z0-9._-]*$": "is not a valid id: use lower-case letters, digits, '.', '_' and '-'",
+    "^[a-z]{2,3}(-[a-z0-9]{2,8})*$": "is not a language tag such as 'en', 'ru' or 'pt-br'",
+    r"^https?://\S+$": "is not an http(s) URL",
+}
+
+
+def _problem_from_pydantic(name: str, tree: Any, error: Any) -> Problem:
+    loc: Loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    kind = error["type"]
+    value = error.get("input")
+    where = ".".join(str(p) for p in loc)
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _all_keys(), n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        message = f"unknown key {key!r}{hint}" if len(loc) > 1 else f"unknown section {key!r}; {_TOP_LEVEL}"
+        line, column = position(tree, loc, at_key=True)
+        return Problem(name, line, column, "unknown-key", message)
+    if kind == "missing":
+        message = f"missing required key {loc[-1]!r}"
+        loc = loc[:-1]
+    elif kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        message = f"{where}: {value!r} {_PATTERNS.get(pattern, 'has the wrong form')}"
+    elif kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        message = f"{where}: expected {expected}, got {value!r}"
+        options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
+        close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+        message += f"; did you mean {close[0]!r}?" if close else ""
+    elif kind in ("value_error", "assertion_error"):
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        message = f"{where}: {message}" if where and not isinstance(loc[-1], int) else message
+    else:
+        message = f"{where}: {error['msg'][:1].lower()}{error['msg'][1:]}"
+        if not isinstance(value, dict | list):
+            message += f", got {value!r}"
+    line, column = position(tree, loc)
+    return Problem(name, line, column, kind.replace("_", "-"), message)
+
+
+# ---- checks across files -------------------------------------------------------------------
+
+
+def cross_check(parsed: Sequence[Parsed]) -> list[Problem]:
+    """Unique ids, references that resolve, and regions that do not include themselves."""
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    for p in parsed:
+        for section in ("regions", "notices", "rules"):
+            for i, item in enumerate(getattr(p.model, section)):
+                key = (section, item.id)
+                where = f"{p.name}:{position(p.tree, (section, i, 'id'))[0]}"
+                if key in seen:
+                    problems.append(
+                        p.problem(
+                            (section, i, "id"),
+                            "duplicate-id",
+                            f"{section[:-1]} id {item.id!r} is already defined at {seen[key]}",
+                        )
+                    )
+                else:
+                    seen[key] = where
+    regions = {r.id: r for p in parsed for r in p.model.regions}
+    notices = {n.id for p in parsed for n in p.model.notices}
+    for p in parsed:
+        for i, region in enumerate(p.model.regions):
+            for j, child in enumerate(region.include):
+                if child not in regions:
+                    problems.append(_unknown(p, ("regions", i, "include", j), "region", child, regions))
+        for i, rule in enumerate(p.model.rules):
+            if rule.notice not in notices:
+                problems.append(_unknown(p, ("rules", i, "notice"), "notice", rule.notice, notices))
+            for j, region_id in enumerate(rule.reader.regions):
+                if region_id not in regions:
+                    loc = ("rules", i, "reader", "regions", j)
+                    problems.append(_unknown(p, loc, "region", region_id, regions))
+        for i, case in enumerate(p.model.cases):
+            expect = case.expect
+            for field in ("notices", "includes", "excludes"):
+                for j, notice_id in enumerate(getattr(expect, field) or ()):
+                    if notice_id not in notices:
+                        loc = ("cases", i, "expect", field, j)
+                        problems.append(_unknown(p, loc, "notice", notice_id, notices))
+    problems += _cycles(parsed, regions)
+    return problems
+
+
+def _unknown(p: Parsed, loc: Loc, kind: str, name: str, known: Any) -> Problem:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return p.problem(loc, f"unknown-{kind}", f"unknown {kind} {name!r}{hint}")
+
+
+def _cycles(parsed: Sequence[Parsed], regions: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for p in parsed:
+        for i, region in enumerate(p.model.regions):
+            path = _cycle_from(region.id, regions)
+            if path:
+                problems.append(
+                    p.problem(
+                        ("regions", i, "include"),
+                        "region-cycle",
+                        f"region {region.id!r} includes itself: {' -> '.join(path)}",
+                    )
+                )
+    return problems
+
+
+def _cycle_from(start: str, regions: dict[str, Any]) -> list[str]:
+    """The include path from `start` back to itself, or [] if there is none."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    visited: set[str] = set()
+    while stack:
+        current, path = stack.pop()
+        for child in regions[current].include if current in regions else ():
+            if child == start:
+                return [*path, child]
+            if child not in visited:
+                visited.add(child)
+                stack.append((child, [*path, child]))
+    return []

@@ -1,0 +1,301 @@
+"""The rule files' vocabulary as pydantic models: regions, notices, rules and editor test cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from enum import IntEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from service import iso
+from service.inputs import Article, Location, Reader
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, so a typo in a rule file never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _listify(value: Any) -> Any:
+    """Let editors write `publisher: rferl` for `publisher: [rferl]`."""
+    return [value] if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _country(code: str) -> str:
+    if problem := iso.country_problem(code):
+        raise ValueError(problem)
+    return code
+
+
+def _subdivision(code: str) -> str:
+    if problem := iso.subdivision_problem(code):
+        raise ValueError(problem)
+    return code
+
+
+def to_utc(value: Any) -> Any:
+    """A date means midnight UTC; a naive date-time is UTC; an aware one is converted to UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(value.strip()), time(), tzinfo=UTC)
+        except ValueError:
+            return value
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Identifier = Annotated[
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100),
+]
+Word = Annotated[str, BeforeValidator(_lower), StringConstraints(min_length=1, max_length=200)]
+LanguageTag = Annotated[
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$", max_length=35),
+]
+CountryCode = Annotated[
+    str, BeforeValidator(_upper), StringConstraints(max_length=10), AfterValidator(_country)
+]
+SubdivisionCode = Annotated[
+    str, BeforeValidator(_upper), StringConstraints(max_length=10), AfterValidator(_subdivision)
+]
+Instant = Annotated[datetime, BeforeValidator(to_utc), AfterValidator(_aware)]
+
+
+T = TypeVar("T")
+# A list field that also takes one bare value.
+ListOf = Annotated[tuple[T, ...], BeforeValidator(_listify)]
+Identifiers = ListOf[Identifier]
+Words = ListOf[Word]
+LanguageTags = ListOf[LanguageTag]
+
+
+# ---- regions -------------------------------------------------------------------------------
+
+
+class Exclusion(Strict):
+    countries: ListOf[CountryCode] = ()
+    subdivisions: ListOf[SubdivisionCode] = ()
+
+
+class Region(Strict):
+    """A named set of countries and subdivisions, possibly built from other regions."""
+
+    id: Identifier
+    name: str | None = None
+    countries: ListOf[CountryCode] = ()
+    subdivisions: ListOf[SubdivisionCode] = ()
+    include: Identifiers = ()
+    exclude: Exclusion = Exclusion()
+
+
+# ---- notices -------------------------------------------------------------------------------
+
+
+class Severity(IntEnum):
+    """Ordered so that the most serious sorts first."""
+
+    legal = 0
+    warning = 1
+    info = 2
+
+
+Placement = Literal["top", "bottom", "inline", "banner"]
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+
+
+class NoticeText(Strict):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    link: HttpUrl | None = None
+
+
+class Notice(Strict):
+    """What a reader is shown: texts per language, a severity and a placement hint."""
+
+    id: Identifier
+    severity: Literal["legal", "warning", "info"]
+    priority: int = 0
+    placement: Placement = "top"
+    default_language: LanguageTag
+    texts: dict[LanguageTag, NoticeText] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_language_has_text(self) -> Notice:
+        if self.default_language not in self.texts:
+            raise ValueError(
+                f"default_language {self.default_language!r} has no text; "
+                f"texts are given for {', '.join(sorted(self.texts))}"
+            )
+        return self
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        """Order of display: severity, then higher priority first, then id."""
+        return (Severity[self.severity], -self.priority, self.id)
+
+
+# ---- rules ---------------------------------------------------------------------------------
+
+# What a page may be asked to do besides showing the notice. A closed list, so typos are caught.
+Effect = Literal[
+    "discourage_sharing",  # show a warning next to share, like and comment controls
+    "hide_share_buttons",
+    "hide_comments",
+    "withhold_article",  # do not show the article body at all
+]
+Show = Literal["show", "skip"]
+
+
+class TagCondition(Strict):
+    any: Words = ()
+    all: Words = ()
+    none: Words = ()
+
+
+class ArticleCondition(Strict):
+    """Every condition given must hold; an empty list means "any"."""
+
+    publisher: Identifiers = ()
+    section: Words = ()
+    tags: TagCondition = TagCondition()
+    language: LanguageTags = ()
+    type: Words = ()
+
+
+class ReaderCondition(Strict):
+    """The reader matches by region, by an unknown or anonymized location, or by language."""
+
+    regions: Identifiers = ()
+    unknown_location: Show = "skip"
+    anonymized: Show = "skip"
+    languages: LanguageTags = ()
+
+
+class Period(Strict):
+    """`from` inclusive, `until` exclusive, both UTC; a date means midnight UTC."""
+
+    start: Instant | None = Field(default=None, alias="from")
+    until: Instant | None = None
+
+    def holds(self, at: datetime) -> bool:
+        return (self.start is None or self.start <= at) and (self.until is None or at < self.until)
+
+
+class Rule(Strict):
+    """When a notice applies: article conditions x reader conditions x an effective period."""
+
+    id: Identifier
+    notice: Identifier
+    description: str | None = None
+    article: ArticleCondition = ArticleCondition()
+    reader: ReaderCondition
+    effective: Period = Period()
+    effects: ListOf[Effect] = ()
+
+    @model_validator(mode="after")
+    def _names_readers(self) -> Rule:
+        r = self.reader
+        if not (r.regions or r.languages or "show" in (r.unknown_location, r.anonymized)):
+            raise ValueError(
+                "rule names no readers: give reader.regions, reader.languages, "
+                "or set unknown_location or anonymized to show"
+            )
+        return self
+
+
+# ---- articles and editor test cases --------------------------------------------------------
+
+
+class ArticleFields(Strict):
+    """An article as callers and test cases describe it. Only `publisher` is required."""
+
+    publisher: Identifier
+    id: Annotated[str, StringConstraints(max_length=500)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    section: Word | None = None
+    tags: Annotated[tuple[Word, ...], Field(max_length=100), BeforeValidator(_listify)] = ()
+    language: LanguageTag | None = None
+    type: Word | None = None
+    published_at: Instant | None = None
+
+    def to_article(self) -> Article:
+        return Article(
+            publisher=self.publisher,
+            id=self.id,
+            url=self.url,
+            section=self.section,
+            tags=frozenset(self.tags),
+            language=self.language,
+            type=self.type,
+        )
+
+
+class CaseReader(Strict):
+    country: CountryCode | None = None
+    subdivision: SubdivisionCode | None = None
+    anonymized: bool = False
+    languages: LanguageTags = ()
+
+    def to_reader(self) -> Reader:
+        known = self.country is not None or self.subdivision is not None
+        location = Location(
+            self.country, self.subdivision, "explicit" if known else "unknown", self.anonymized
+        )
+        return Reader(location, self.languages)
+
+
+class Expectation(Strict):
+    """`notices` is the exact list (in display order); `includes`/`excludes` are partial checks."""
+
+    notices: Identifiers | None = None
+    includes: Identifiers = ()
+    excludes: Identifiers = ()
+    effects: ListOf[Effect] | None = None
+    languages: dict[Identifier, LanguageTag] = {}
+
+
+class Case(Strict):
+    """An editor's test case: this article, this reader, this instant gives these notices."""
+
+    name: Annotated[str, StringConstraints(min_length=1)]
+    article: ArticleFields
+    reader: CaseReader = CaseReader()
+    at: Instant | None = None
+    expect: Expectation
+
+
+class RuleFile(Strict):
+    """One YAML file. Any file may hold any section; the layout of rules/ is a convention."""
+
+    regions: list[Region] = []
+    notices: list[Notice] = []
+    rules: list[Rule] = []
+    cases: list[Case] = []

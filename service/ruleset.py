@@ -1,0 +1,165 @@
+"""A loaded ruleset: immutable, with regions expanded to areas, identified by a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+from service.model import Case, Notice, Region, Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A region expanded to codes: each country with the subdivisions it excludes, and
+    subdivisions that belong whatever the reader's country code says (e.g. UA-43 for Crimea)."""
+
+    countries: Mapping[str, frozenset[str]]
+    subdivisions: frozenset[str]
+
+    def match(self, country: str | None, subdivision: str | None) -> str | None:
+        """The code by which the reader is in this area, or None."""
+        if subdivision is not None and subdivision in self.subdivisions:
+            return subdivision
+        if country is not None and country in self.countries:
+            if subdivision is None or subdivision not in self.countries[country]:
+                return country
+        return None
+
+    @property
+    def empty(self) -> bool:
+        return not self.countries and not self.subdivisions
+
+
+def union(areas: list[Area]) -> Area:
+    countries: dict[str, frozenset[str]] = {}
+    for area in areas:
+        for country, excluded in area.countries.items():
+            # In both: excluded only where every part excludes it.
+            countries[country] = countries[country] & excluded if country in countries else excluded
+    subdivisions = frozenset().union(*(a.subdivisions for a in areas))
+    return Area(countries, subdivisions)
+
+
+def expand(region: Region, areas: Mapping[str, Area]) -> Area:
+    """The area of `region`, given the areas of the regions it includes."""
+    own = Area({c: frozenset() for c in region.countries}, frozenset(region.subdivisions))
+    whole = union([own, *(areas[i] for i in region.include)])
+    gone_countries = set(region.exclude.countries)
+    gone_subdivisions = frozenset(region.exclude.subdivisions)
+    countries = {
+        country: excluded | {s for s in gone_subdivisions if s.startswith(country + "-")}
+        for country, excluded in whole.countries.items()
+        if country not in gone_countries
+    }
+    subdivisions = frozenset(
+        s
+        for s in whole.subdivisions
+        if s not in gone_subdivisions and s.split("-", 1)[0] not in gone_countries
+    )
+    return Area(countries, subdivisions)
+
+
+def expand_all(regions: Mapping[str, Region]) -> dict[str, Area]:
+    """Areas of every region. Regions must already be known to include no cycle."""
+    areas: dict[str, Area] = {}
+
+    def visit(region_id: str) -> Area:
+        if region_id not in areas:
+            region = regions[region_id]
+            for child in region.include:
+                visit(child)
+            areas[region_id] = expand(region, areas)
+        return areas[region_id]
+
+    for region_id in regions:
+        visit(region_id)
+    return areas
+
+
+def _sorted_sets(value: Any) -> Any:
+    """Every list of strings in the rule model is a set: sort it, so order is formatting."""
+    if isinstance(value, dict):
+        return {k: _sorted_sets(v) for k, v in value.items()}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return sorted(set(value))
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourcedCase:
+    case: Case
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """Every rule file loaded together and validated. Never changes once built."""
+
+    regions: Mapping[str, Region]
+    notices: Mapping[str, Notice]
+    rules: Mapping[str, Rule]
+    areas: Mapping[str, Area]
+    cases: tuple[SourcedCase, ...] = ()
+    files: tuple[SourceFile, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        regions: list[Region],
+        notices: list[Notice],
+        rules: list[Rule],
+        cases: tuple[SourcedCase, ...] = (),
+        files: tuple[SourceFile, ...] = (),
+    ) -> Ruleset:
+        by_id_regions = {r.id: r for r in sorted(regions, key=lambda r: r.id)}
+        return cls(
+            regions=MappingProxyType(by_id_regions),
+            notices=MappingProxyType({n.id: n for n in sorted(notices, key=lambda n: n.id)}),
+            rules=MappingProxyType({r.id: r for r in sorted(rules, key=lambda r: r.id)}),
+            areas=MappingProxyType(expand_all(by_id_regions)),
+            cases=cases,
+            files=files,
+        )
+
+    def canonical(self) -> dict[str, Any]:
+        """The rules as data, independent of file layout, order and formatting."""
+        return {
+            kind: [_sorted_sets(item.model_dump(mode="json", by_alias=True)) for item in items.values()]
+            for kind, items in (
+                ("regions", self.regions),
+                ("notices", self.notices),
+                ("rules", self.rules),
+            )
+        }
+
+    def canonical_bytes(self) -> bytes:
+        return json.dumps(
+            self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+    @cached_property
+    def hash(self) -> str:
+        """`sha256:` of the canonical form: the same rules give the same hash."""
+        return "sha256:" + hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    @classmethod
+    def from_canonical(cls, data: Mapping[str, Any]) -> Ruleset:
+        """Rebuild a ruleset from `canonical()` output (e.g. from an archive)."""
+        return cls.build(
+            [Region.model_validate(r) for r in data["regions"]],
+            [Notice.model_validate(n) for n in data["notices"]],
+            [Rule.model_validate(r) for r in data["rules"]],
+        )
+
