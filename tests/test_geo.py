@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
+
+from service.geo import (
+    ATTRIBUTION,
+    GeoDatabase,
+    GeoDatabaseError,
+    embedded_database_path,
+)
+from service.inputs import UNKNOWN, Location
+from service.network import parse_ip
+from tests.mmdb import BUILD_EPOCH, DEFAULT_NETWORKS, build_city_db, city
+
+
+@pytest.fixture(scope="module")
+def city_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_city_db(tmp_path_factory.mktemp("geo") / "city.mmdb")
+
+
+@pytest.fixture
+def db(city_db_path: Path) -> Iterator[GeoDatabase]:
+    with GeoDatabase.open(city_db_path) as database:
+        yield database
+
+
+def geoip(country: str, subdivision: str | None = None, anonymized: bool = False) -> Location:
+    return Location(country, subdivision, "geoip", anonymized)
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("77.88.8.8", geoip("RU")),
+        ("2a02:6b8::feed:0ff", geoip("RU", "RU-MOW")),
+        ("::ffff:77.88.8.8", geoip("RU")),  # IPv4-mapped, parsed to IPv4
+        ("5.59.104.1", geoip("UA", "UA-43")),
+        ("5.149.208.1", geoip("UA", "UA-40")),
+        ("93.72.0.1", geoip("UA", "UA-30")),
+        ("8.8.8.8", geoip("US")),
+        ("2001:4860:4860::8888", geoip("US")),
+        ("81.2.69.142", geoip("GB", "GB-ENG")),  # first-level subdivision only
+        ("46.99.0.1", geoip("XK")),
+        ("41.0.0.1", geoip("ZA")),  # stale ZA-GT: country only
+        ("104.16.0.1", geoip("NL", anonymized=True)),
+        ("185.220.101.1", Location(anonymized=True)),  # anonymous proxy, no country
+        ("196.201.128.1", Location(anonymized=True)),  # satellite provider, no country
+        ("1.1.1.1", UNKNOWN),  # not in the database
+        ("2a00::1", UNKNOWN),
+        ("10.0.0.1", UNKNOWN),
+        ("127.0.0.1", UNKNOWN),
+        ("::1", UNKNOWN),
+        ("::ffff:10.0.0.1", UNKNOWN),
+        ("192.0.2.1", UNKNOWN),  # documentation ranges are not global
+        ("2001:db8::1", UNKNOWN),
+    ],
+)
+def test_lookup(db: GeoDatabase, address: str, expected: Location) -> None:
+    assert db.lookup(parse_ip(address)) == expected
+
+
+def test_lookup_of_an_unparsed_mapped_address_uses_the_ipv4_record(db: GeoDatabase) -> None:
+    assert db.lookup(ip_address("::ffff:5.59.104.1")) == geoip("UA", "UA-43")
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("192.0.2.1", geoip("RU")),
+        ("198.51.100.1", geoip("UA", "UA-43")),
+        ("203.0.113.1", geoip("US")),
+        ("2001:db8::1", geoip("UA", "UA-40")),
+        ("10.0.0.1", UNKNOWN),  # looked up, not found
+        ("77.88.8.8", geoip("RU")),
+    ],
+)
+def test_locate_non_global(city_db_path: Path, address: str, expected: Location) -> None:
+    with GeoDatabase.open(city_db_path, locate_non_global=True) as database:
+        assert database.lookup(parse_ip(address)) == expected
+
+
+def test_stale_subdivisions_are_counted_per_lookup(db: GeoDatabase) -> None:
+    db.lookup(parse_ip("77.88.8.8"))
+    db.lookup(parse_ip("5.59.104.1"))
+    assert db.stale_subdivisions == 0
+    db.lookup(parse_ip("41.0.0.1"))
+    db.lookup(parse_ip("41.0.0.2"))  # from the cache, still counted
+    assert db.stale_subdivisions == 2
+
+
+@pytest.mark.parametrize("cache_size", [0, 1, 2, 65_536])
+def test_cache_gives_the_answers_of_the_database(city_db_path: Path, cache_size: int) -> None:
+    addresses = [
+        "5.59.104.1", "5.59.104.200", "77.88.8.8", "5.59.104.1", "1.1.1.1", "1.1.1.2",
+        "2a02:6b8::1", "2a02:6b8:ffff::1", "93.72.0.1", "5.59.104.7", "77.88.8.1", "1.1.1.1",
+    ]  # fmt: skip
+    with GeoDatabase.open(city_db_path, cache_size=0) as uncached:
+        expected = [uncached.lookup(parse_ip(a)) for a in addresses]
+    with GeoDatabase.open(city_db_path, cache_size=cache_size) as database:
+        assert [database.lookup(parse_ip(a)) for a in addresses] == expected
+        assert [database.lookup(parse_ip(a)) for a in reversed(addresses)] == expected[::-1]
+
+
+def test_a_cached_network_is_answered_without_the_database(db: GeoDatabase) -> None:
+    assert db.lookup(parse_ip("5.59.104.1")) == geoip("UA", "UA-43")
+    db._reader.close()  # any lookup that reached the database would now fail
+    assert db.lookup(parse_ip("5.59.104.254")) == geoip("UA", "UA-43")
+    with pytest.raises(ValueError):
+        db.lookup(parse_ip("77.88.8.8"))
+
+
+def test_cache_with_nested_networks(tmp_path: Path) -> None:
+    # A /24 inside a /16 splits the /16 into networks of many prefix lengths.
+    networks = [("93.72.0.0/16", city("UA")), ("93.72.5.0/24", city("UA", "30"))]
+    path = build_city_db(tmp_path / "nested.mmdb", networks)
+    addresses = ["93.72.200.1", "93.72.5.1", "93.72.4.1", "93.72.5.255", "93.72.6.1", "93.72.0.1"]
+    with GeoDatabase.open(path) as database:
+        found = [database.lookup(parse_ip(a)) for a in addresses + addresses]
+    kyiv, ukraine = geoip("UA", "UA-30"), geoip("UA")
+    assert found == [ukraine, kyiv, ukraine, kyiv, ukraine, ukraine] * 2
+
+
+def test_info(db: GeoDatabase, city_db_path: Path) -> None:
+    assert db.path == city_db_path
+    assert db.database_type == "GeoLite2-City"
+    assert db.build_date == datetime(2019, 12, 24, tzinfo=UTC)
+    assert db.build_date.timestamp() == BUILD_EPOCH
+    assert db.info() == {
+        "path": str(city_db_path),
+        "type": "GeoLite2-City",
+        "build_date": "2019-12-24T00:00:00+00:00",
+    }
+
+
+def test_builds_are_byte_identical(tmp_path: Path) -> None:
+    first = build_city_db(tmp_path / "a.mmdb").read_bytes()
+    assert build_city_db(tmp_path / "b.mmdb", DEFAULT_NETWORKS).read_bytes() == first
+
+
+def test_wrong_database_type(tmp_path: Path) -> None:
+    path = build_city_db(tmp_path / "country.mmdb", database_type="GeoLite2-Country")
+    with pytest.raises(GeoDatabaseError, match="'GeoLite2-Country'.*City database"):
+        GeoDatabase.open(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(GeoDatabaseError, match="missing.mmdb does not exist"):
+        GeoDatabase.open(tmp_path / "missing.mmdb")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database", b"\x00" * 4096])
+def test_not_a_maxmind_db(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.mmdb"
+    path.write_bytes(content)
+    with pytest.raises(GeoDatabaseError, match="bad.mmdb is not a MaxMind DB file"):
+        GeoDatabase.open(path)
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
+    with pytest.raises(GeoDatabaseError, match="GeoIP database"):
+        GeoDatabase.open(tmp_path)
+
+
+def test_embedded_database() -> None:
+    path = embedded_database_path()
+    assert path.is_file()
+    with GeoDatabase.open(path) as database:
+        assert "City" in database.database_type
+        assert database.lookup(parse_ip("77.88.8.8")).country == "RU"
+
+
+def test_attribution_names_maxmind() -> None:
+    assert "GeoLite2" in ATTRIBUTION and "https://www.maxmind.com" in ATTRIBUTION
