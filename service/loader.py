@@ -13,7 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from service.model import RuleFile
 from service.problems import Problem, RulesetInvalid
@@ -96,7 +99,7 @@ def parse_file(name: str, data: bytes) -> tuple[Parsed | None, list[Problem]]:
     except UnicodeDecodeError as e:
         return None, [Problem(name, 1, 1, "encoding", f"file is not UTF-8 text ({e.reason})")]
     try:
-        tree = YAML(typ="rt", pure=True).load(text)
+        tree = _yaml().load(text)
         plain = to_plain(tree)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -123,12 +126,45 @@ class AliasUsed(Exception):
     """YAML anchors and aliases are refused: they make files hard to review and can explode."""
 
 
+_ALIAS = "YAML aliases (*name) are not allowed in rule files; write the value out"
+
+
+class _Composer(Composer):
+    """Refuses every alias (scalars too) where it is written, so the error has its line."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            raise ComposerError(None, None, _ALIAS, self.parser.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+class _Constructor(RoundTripConstructor):
+    """Turns an impossible date such as 2024-02-30 into a YAML error at its line, not a crash."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError as e:
+            message = f"{node.value!r} is not a valid date: {e}"
+            raise ConstructorError(None, None, message, node.start_mark) from e
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Composer = _Composer
+    yaml.Constructor = _Constructor
+    return yaml
+
+
 def to_plain(node: Any, _seen: set[int] | None = None) -> Any:
     """The YAML tree as plain dicts, lists and scalars, refusing aliases (shared nodes)."""
     seen = set() if _seen is None else _seen
     if isinstance(node, dict | list):
         if id(node) in seen:
-            raise AliasUsed("YAML aliases (*name) are not allowed in rule files; write the value out")
+            raise AliasUsed(_ALIAS)
         seen.add(id(node))
     if isinstance(node, dict):
         return {to_plain(k, seen): to_plain(v, seen) for k, v in node.items()}
@@ -178,6 +214,17 @@ def _all_keys() -> list[str]:
     return sorted(k for k in keys if k.islower())
 
 
+def _keys_at(loc: Loc) -> list[str]:
+    """The keys allowed in the mapping at `loc`; every key when that cannot be told."""
+    models: list[type[BaseModel]] = [RuleFile]
+    for part in loc:
+        fields = [f for m in models for n, f in m.model_fields.items() if (f.alias or n) == part]
+        if fields:
+            models = [t for f in fields for t in _model_types(f.annotation)]
+        # else a list index or a dict key (a language under `texts`): the same models hold below
+    return sorted({f.alias or n for m in models for n, f in m.model_fields.items()}) or _all_keys()
+
+
 def _model_types(annotation: Any) -> Iterator[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         yield annotation
@@ -204,7 +251,7 @@ def _problem_from_pydantic(name: str, tree: Any, error: Any) -> Problem:
     where = ".".join(str(p) for p in loc)
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        close = difflib.get_close_matches(key, _all_keys(), n=1, cutoff=0.7)
+        close = difflib.get_close_matches(key, _keys_at(loc[:-1]), n=1, cutoff=0.7)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         message = f"unknown key {key!r}{hint}" if len(loc) > 1 else f"unknown section {key!r}; {_TOP_LEVEL}"
         line, column = position(tree, loc, at_key=True)

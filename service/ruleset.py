@@ -51,8 +51,10 @@ def expand(region: Region, areas: Mapping[str, Area]) -> Area:
     whole = union([own, *(areas[i] for i in region.include)])
     gone_countries = set(region.exclude.countries)
     gone_subdivisions = frozenset(region.exclude.subdivisions)
+    # An excluded subdivision is excluded whatever its code's country: a region of [RU] that
+    # excludes UA-43 must not take in a reader located as RU with subdivision UA-43.
     countries = {
-        country: excluded | {s for s in gone_subdivisions if s.startswith(country + "-")}
+        country: excluded | gone_subdivisions
         for country, excluded in whole.countries.items()
         if country not in gone_countries
     }

@@ -1,0 +1,89 @@
+"""Settings from the environment (HERALD_*), validated at start with messages naming the variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.network import IPNetwork, parse_networks
+
+
+def _networks(value: Any) -> Any:
+    return parse_networks(value) if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Every setting has a default and help; `herald settings` and the README list them all."""
+
+    model_config = SettingsConfigDict(env_prefix="HERALD_", frozen=True, extra="forbid")
+
+    rules_dir: Path = Field(Path("rules"), description="Directory of YAML rule files.")
+    geoip_db: Path | None = Field(
+        None,
+        description="GeoIP2/GeoLite2 City .mmdb file. Default: the embedded GeoLite2 City (2019).",
+    )
+    audit_dir: Path = Field(Path("var/audit"), description="Directory of the audit log.")
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_networks)] = Field(
+        (),
+        description="CIDRs of proxies whose X-Forwarded-For and country header are believed "
+        "(comma-separated). Default: none.",
+    )
+    country_header: str | None = Field(
+        None, description="Request header with the reader's country set by a trusted CDN, e.g. CF-IPCountry."
+    )
+    max_batch: int = Field(100, ge=1, le=10_000, description="Most articles in one batch request.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted, in bytes (larger: 413)."
+    )
+    locate_private: bool = Field(
+        False,
+        description="Look up non-global addresses (private, documentation ranges) in the GeoIP "
+        "database instead of treating them as unknown. For tests and labs only.",
+    )
+
+    @field_validator("country_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value or None
+
+
+class SettingsError(Exception):
+    """Settings that do not validate; the message names each bad variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with `overrides` (e.g. from command-line options) on top."""
+    unknown = sorted(k for k in os.environ if k.startswith("HERALD_") and k[7:].lower() not in _NAMES)
+    if unknown:
+        raise SettingsError(f"{unknown[0]}: unknown setting; known: {', '.join(env_names())}")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        lines = []
+        for e in error.errors():
+            name = "HERALD_" + str(e["loc"][0]).upper() if e["loc"] else "HERALD_*"
+            lines.append(f"{name}: {str(e['msg']).removeprefix('Value error, ')}")
+        raise SettingsError("\n".join(lines)) from None
+
+
+_NAMES = set(Settings.model_fields)
+
+
+def env_names() -> list[str]:
+    return ["HERALD_" + name.upper() for name in Settings.model_fields]
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default is None or default == () else str(default)
+        rows.append(("HERALD_" + name.upper(), shown, field.description or ""))
+    return rows

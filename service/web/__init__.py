@@ -1,0 +1,54 @@
+"""The Flask shell: `create_app(settings)` builds the app, its ruleset, GeoIP reader and logger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+
+from service.config import Settings
+from service.engine import Engine
+from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
+from service.loader import load_ruleset
+from service.web import decisions, problems, status
+from service.web.runtime import DecisionLogger, Runtime, new_decision_id, utc_now
+
+log = logging.getLogger("herald")
+
+
+def open_geo(settings: Settings) -> tuple[GeoDatabase | None, str | None]:
+    """The configured GeoIP database, or None and why. A missing database does not stop the
+    service: readers are then located as unknown, and /readyz says so."""
+    path = settings.geoip_db or embedded_database_path()
+    try:
+        return GeoDatabase.open(path, locate_non_global=settings.locate_private), None
+    except GeoDatabaseError as error:
+        message = f"{error} (set HERALD_GEOIP_DB to a GeoIP2/GeoLite2 City database)"
+        log.error(message)
+        return None, message
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    log_decision: DecisionLogger | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    new_id: Callable[[], str] = new_decision_id,
+) -> Flask:
+    """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves."""
+    settings = settings or Settings()
+    engine = Engine(load_ruleset(settings.rules_dir))
+    geo, geo_error = open_geo(settings)
+    app = Flask("herald")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
+    if log_decision is not None:
+        rt.log_decision = log_decision
+    app.extensions["herald"] = rt
+    problems.install(app)
+    app.register_blueprint(decisions.bp)
+    app.register_blueprint(status.bp)
+    return app

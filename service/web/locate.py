@@ -1,0 +1,63 @@
+"""Where the reader is, from the request: explicit fields, then the IP, then a CDN header."""
+
+from __future__ import annotations
+
+from flask import Request
+
+from service import iso
+from service.inputs import UNKNOWN, Location, Reader
+from service.languages import parse_accept_language
+from service.network import IPAddress, client_address, parse_ip
+from service.web.runtime import Runtime
+from service.web.schemas import ReaderIn
+
+# Values CDNs send when they do not know the country. Cloudflare: XX unknown, T1 Tor.
+_UNKNOWN_COUNTRY = {"XX", "ZZ", "--", ""}
+_TOR = {"T1"}
+
+
+def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reader, str | None]:
+    """The reader, and the address it was located by (None when it was not located by address).
+
+    Order, and why it differs a little from "header before IP": an address the caller gives in
+    the body is about the reader, while a CDN header on the call is about whoever made the call
+    (a publisher's server, when servers call us). So: explicit country/subdivision; else the
+    given IP; else the CDN country header from a trusted proxy; else the peer address (through
+    trusted proxies only).
+    """
+    languages = (
+        given.languages
+        if given is not None and given.languages is not None
+        else parse_accept_language(request.headers.get("Accept-Language"))
+    )
+    if given is not None and (given.country or given.subdivision):
+        country = given.country or (given.subdivision or "").split("-", 1)[0]
+        return Reader(Location(country, given.subdivision, "explicit"), languages), None
+    if given is not None and given.ip is not None:
+        ip = parse_ip(given.ip)
+        return Reader(_lookup(ip, rt), languages), str(ip)
+    trusted = rt.settings.trusted_proxies
+    peer = request.remote_addr
+    from_proxy = peer is not None and _is_trusted(peer, rt)
+    if rt.settings.country_header and from_proxy:
+        value = request.headers.get(rt.settings.country_header, "").strip().upper()
+        if value in _TOR:
+            return Reader(Location(anonymized=True), languages), None
+        if iso.is_country(value):
+            return Reader(Location(value, None, "header"), languages), None
+    address = client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
+    if address is None:
+        return Reader(UNKNOWN, languages), None
+    return Reader(_lookup(address, rt), languages), str(address)
+
+
+def _is_trusted(peer: str, rt: Runtime) -> bool:
+    try:
+        ip = parse_ip(peer)
+    except ValueError:
+        return False
+    return any(ip in network for network in rt.settings.trusted_proxies)
+
+
+def _lookup(ip: IPAddress, rt: Runtime) -> Location:
+    return rt.geo.lookup(ip) if rt.geo is not None else UNKNOWN

@@ -1,0 +1,122 @@
+"""The OpenAPI 3.1 document, generated from the contract's pydantic models."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from service import __doc__ as summary
+from service.model import ArticleFields
+from service.web.schemas import (
+    BatchOut,
+    BatchRequest,
+    DecisionOut,
+    DecisionRequest,
+    Health,
+    Problem,
+    RulesetOut,
+)
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}}
+
+# (path, method, summary, request model, response model, error statuses)
+_OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], tuple[int, ...]]] = [
+    (
+        "/v1/decisions",
+        "post",
+        "Decide the notices for one article",
+        DecisionRequest,
+        DecisionOut,
+        (400, 413, 415, 422),
+    ),
+    (
+        "/v1/decisions/batch",
+        "post",
+        "Decide for many articles and one reader",
+        BatchRequest,
+        BatchOut,
+        (400, 413, 415, 422),
+    ),
+    ("/v1/decisions", "get", "Decide for the calling reader (browser form)", None, DecisionOut, (400, 422)),
+    ("/v1/ruleset", "get", "The ruleset in force", None, RulesetOut, ()),
+    ("/healthz", "get", "Liveness", None, Health, ()),
+    ("/readyz", "get", "Readiness: rules and GeoIP data loaded", None, Health, (503,)),
+]
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    params = []
+    for name, field in ArticleFields.model_fields.items():
+        if name == "published_at":
+            continue
+        description = "comma-separated" if name == "tags" else (field.description or name)
+        params.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": field.is_required(),
+                "schema": {"type": "string"},
+                "description": description,
+            }
+        )
+    params.append(
+        {
+            "name": "at",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "format": "date-time"},
+            "description": "instant to decide at; default now",
+        }
+    )
+    return params
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        DecisionRequest,
+        BatchRequest,
+        DecisionOut,
+        BatchOut,
+        RulesetOut,
+        Health,
+        Problem,
+    ]
+    _, schemas = models_json_schema(
+        [(m, "validation" if m in (DecisionRequest, BatchRequest) else "serialization") for m in models],
+        ref_template=_REF,
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, title, request_model, response_model, errors in _OPERATIONS:
+        operation: dict[str, Any] = {
+            "summary": title,
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": {"$ref": _REF.format(model=response_model.__name__)}}
+                    },
+                },
+                **{str(status): {"description": "Problem", "content": _PROBLEM} for status in errors},
+            },
+        }
+        if request_model is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": _REF.format(model=request_model.__name__)}}
+                },
+            }
+        if path == "/v1/decisions" and method == "get":
+            operation["parameters"] = _query_parameters()
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Herald", "version": "1", "description": (summary or "").strip()},
+        "paths": paths,
+        "components": {"schemas": schemas.get("$defs", {})},
+    }

@@ -1,0 +1,88 @@
+"""Every HTTP error as RFC 9457 problem details (application/problem+json), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from flask import Flask, Response
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("herald.web")
+
+
+class ApiProblem(Exception):
+    """An error to answer with a problem document."""
+
+    def __init__(
+        self, status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.errors = status, title, detail, errors
+
+
+def problem_response(
+    status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:herald:problem:{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(orjson.dumps(body), status=status, mimetype=PROBLEM_JSON)
+
+
+def pointer(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as a JSON Pointer (RFC 6901)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc)
+
+
+def from_validation(error: ValidationError, strip: str | None = None) -> ApiProblem:
+    """A request that does not fit the contract: 400 if it is not JSON at all, else 422.
+    `strip` drops a leading location part (query parameters are named without "/article")."""
+    details = error.errors(include_url=False, include_context=False)
+    if any(e["type"] == "json_invalid" for e in details):
+        message = next(e["msg"] for e in details if e["type"] == "json_invalid")
+        return ApiProblem(400, "Malformed JSON", f"the request body is not valid JSON: {message}")
+    errors = [
+        {
+            "location": pointer(_location(e["loc"], strip)),
+            "message": str(e["msg"]).removeprefix("Value error, "),
+            "type": e["type"],
+        }
+        for e in details
+    ]
+    summary = "; ".join(f"{e['location'] or '/'}: {e['message']}" for e in errors[:3])
+    return ApiProblem(422, "Invalid request", summary, errors)
+
+
+def _location(loc: tuple[int | str, ...], strip: str | None) -> tuple[int | str, ...]:
+    parts = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+    return parts[1:] if strip is not None and parts[:1] == (strip,) else parts
+
+
+def install(app: Flask) -> None:
+    """Render HTTP errors, our problems and any unexpected exception as problem details."""
+
+    @app.errorhandler(ApiProblem)
+    def _problem(error: ApiProblem) -> Response:
+        return problem_response(error.status, error.title, error.detail, error.errors)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response:
+        status = error.code or 500
+        response = problem_response(status, error.name, error.description or error.name)
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unexpected error")
+        return problem_response(500, "Internal Server Error", InternalServerError.description or "")

@@ -1,0 +1,66 @@
+"""What the views share: the current engine, the GeoIP database, the clock and the id factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import cast
+
+from flask import Flask, current_app
+
+from service.config import Settings
+from service.decision import Decision
+from service.engine import Engine
+from service.geo import GeoDatabase
+from service.inputs import Article
+
+
+def new_decision_id() -> str:
+    """A UUIDv7 (RFC 9562): sorts by time, so log readers can rely on it."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 | (0b10 << 62) | (rand & (2**62 - 1))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """One decision as it leaves the service: what the audit log records."""
+
+    decision_id: str
+    article: Article
+    decision: Decision
+    address: str | None  # the reader's address as seen, for the logger to reduce
+
+
+DecisionLogger = Callable[[Answered], None]
+
+
+def _discard(_: Answered) -> None:
+    return None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    loaded_at: datetime
+    geo: GeoDatabase | None
+    geo_error: str | None
+    clock: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = new_decision_id
+    log_decision: DecisionLogger = _discard
+    pid: int = field(default_factory=os.getpid)
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return cast(Runtime, (app or current_app).extensions["herald"])

@@ -1,0 +1,108 @@
+"""The HTTP contract as pydantic models: request bodies are validated with them, and
+/openapi.json is generated from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from service.model import ArticleFields, CountryCode, Instant, LanguageTags, SubdivisionCode
+from service.network import parse_ip
+
+
+def _ip(text: str) -> str:
+    return str(parse_ip(text))
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReaderIn(Contract):
+    """Where the reader is. All optional: with nothing, the caller's address and Accept-Language."""
+
+    ip: Annotated[str, Field(max_length=100), AfterValidator(_ip)] | None = None
+    country: CountryCode | None = None
+    subdivision: SubdivisionCode | None = None
+    languages: Annotated[LanguageTags, Field(max_length=10)] | None = None
+
+    @property
+    def located(self) -> bool:
+        return self.ip is not None or self.country is not None or self.subdivision is not None
+
+
+class DecisionRequest(Contract):
+    article: ArticleFields
+    reader: ReaderIn | None = None
+    at: Instant | None = Field(None, description="RFC 3339 instant to decide at; default now.")
+
+
+class BatchRequest(Contract):
+    reader: ReaderIn | None = None
+    articles: list[ArticleFields] = Field(min_length=1)
+    at: Instant | None = None
+
+
+class ReaderOut(Contract):
+    country: str | None
+    subdivision: str | None
+    source: Literal["explicit", "header", "geoip", "unknown"]
+    anonymized: bool
+
+
+class NoticeOut(Contract):
+    id: str
+    severity: Literal["legal", "warning", "info"]
+    placement: str
+    language: str
+    title: str
+    body: str
+    link: str | None
+    rules: list[str]
+
+
+class DecisionOut(Contract):
+    decision_id: str
+    ruleset: str
+    at: str
+    reader: ReaderOut
+    notices: list[NoticeOut]
+    effects: list[str]
+
+
+class BatchOut(Contract):
+    reader: ReaderOut
+    ruleset: str
+    decisions: list[DecisionOut]
+
+
+class RulesetOut(Contract):
+    hash: str
+    loaded_at: str
+    counts: dict[str, int]
+    files: list[dict[str, str]]
+    geoip: dict[str, str] | None
+
+
+class ProblemError(Contract):
+    location: str = Field(description="JSON Pointer to the offending value, e.g. /reader/ip")
+    message: str
+    type: str
+
+
+class Problem(Contract):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None
+
+
+class Health(Contract):
+    status: str
+    reasons: list[str] = []
+    ruleset: str | None = None
+    geoip: dict[str, Any] | None = None

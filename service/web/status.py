@@ -1,0 +1,62 @@
+"""Status endpoints: liveness, readiness, the ruleset in force, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response
+
+from service.web.openapi import openapi_document
+from service.web.runtime import runtime
+
+bp = Blueprint("status", __name__)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process answers. Nothing else is checked: a load balancer restarts on failure."""
+    return _json({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Ready when rules and GeoIP data are loaded: 503 with the reasons otherwise."""
+    rt = runtime()
+    reasons = [] if rt.geo is not None else [rt.geo_error or "GeoIP database not loaded"]
+    body = {
+        "status": "ready" if not reasons else "not ready",
+        "reasons": reasons,
+        "ruleset": rt.engine.hash,
+        "geoip": rt.geo.info() if rt.geo is not None else None,
+    }
+    return _json(body, 200 if not reasons else 503)
+
+
+@bp.get("/v1/ruleset")
+def ruleset() -> Response:
+    rt = runtime()
+    rules = rt.engine.ruleset
+    return _json(
+        {
+            "hash": rules.hash,
+            "loaded_at": rt.loaded_at.isoformat().replace("+00:00", "Z"),
+            "counts": {
+                "regions": len(rules.regions),
+                "notices": len(rules.notices),
+                "rules": len(rules.rules),
+                "cases": len(rules.cases),
+            },
+            "files": [{"path": f.path, "sha256": f.sha256} for f in rules.files],
+            "geoip": rt.geo.info() if rt.geo is not None else None,
+        }
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return _json(openapi_document())
