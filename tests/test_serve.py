@@ -1,0 +1,108 @@
+"""`herald serve` as a real process: gunicorn workers on a free port, answering real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, RULES
+
+HERALD = Path(sys.executable).parent / "herald"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def request(url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.mmdb import build_city_db
+
+    db = build_city_db(tmp_path_factory.mktemp("serve") / "City.mmdb")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("log") / "serve.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env |= {"HERALD_GEOIP_DB": str(db), "HERALD_RULES_DIR": str(RULES)}
+    process = subprocess.Popen(
+        [str(HERALD), "serve", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path_factory.mktemp("cwd"),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if request(base + "/readyz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        process.wait()
+        log.close()
+        pytest.fail("herald serve did not become ready:\n" + Path(log.name).read_text())
+    yield base
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+    log.close()
+
+
+def test_serves_the_founding_case(server: str) -> None:
+    status, body = request(
+        server + "/v1/decisions",
+        {"article": {"publisher": "rferl"}, "reader": {"ip": "77.88.8.8", "languages": ["ru"]}},
+    )
+    assert status == 200
+    assert body["reader"]["source"] == "geoip"
+    assert [(n["id"], n["language"]) for n in body["notices"]] == [("rferl-undesirable", "ru")]
+    status, body = request(server + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"ip": "8.8.8.8"}})
+    assert status == 200 and body["notices"] == []
+
+
+def test_bad_input_is_a_problem_not_a_crash(server: str) -> None:
+    status, body = request(server + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"ip": "x"}})
+    assert status == 422 and body["errors"][0]["location"] == "/reader/ip"
+    status, _ = request(server + "/healthz")
+    assert status == 200
+
+
+def test_broken_rules_stop_the_start_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("rules:\n  - id: r\n    notice: n\n    reader: {regions: [rusia]}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    result = subprocess.run(
+        [str(HERALD), "serve", "--rules", str(tmp_path), "--port", str(free_port())],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "bad.yaml:4:" in result.stderr and "unknown region 'rusia'" in result.stderr
+    assert "Traceback" not in result.stderr
