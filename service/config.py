@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.network import IPNetwork, parse_networks
@@ -27,6 +27,36 @@ class Settings(BaseSettings):
         description="GeoIP2/GeoLite2 City .mmdb file. Default: the embedded GeoLite2 City (2019).",
     )
     audit_dir: Path = Field(Path("var/audit"), description="Directory of the audit log.")
+    audit: Literal["on", "off"] = Field(
+        "on", description="off: log no decisions. For benchmarks and development only, never in production."
+    )
+    audit_fsync: str = Field(
+        "1",
+        description="When audit records are forced to disk: none (the OS decides; a crash of the "
+        "process loses nothing, a power cut may), always (every record), or N seconds at most between "
+        "fsyncs. Every record is written and flushed to the OS before its answer leaves, whatever this says.",
+    )
+    audit_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=4096,
+        description="Size at which an audit file is rotated; files also rotate daily (UTC).",
+    )
+    audit_key: SecretStr | None = Field(
+        None, description="Secret for HMAC-SHA256 audit chains: without it nobody can rewrite the log unseen."
+    )
+    audit_address: Literal["network", "full", "hash", "none"] = Field(
+        "network",
+        description="What the audit log keeps of the reader's address: network (IPv4 /24, IPv6 /48), "
+        "full, hash (HMAC with HERALD_AUDIT_ADDRESS_KEY) or none.",
+    )
+    audit_address_key: SecretStr | None = Field(None, description="Secret for HERALD_AUDIT_ADDRESS=hash.")
+    audit_node: str | None = Field(
+        None, description="Node name in audit records and file names. Default: host name."
+    )
+    audit_http: bool = Field(
+        False,
+        description="1: serve /v1/audit/* to anyone who can reach the service (until authentication exists).",
+    )
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_networks)] = Field(
         (),
         description="CIDRs of proxies whose X-Forwarded-For and country header are believed "
@@ -44,6 +74,23 @@ class Settings(BaseSettings):
         description="Look up non-global addresses (private, documentation ranges) in the GeoIP "
         "database instead of treating them as unknown. For tests and labs only.",
     )
+
+    @field_validator("audit_fsync")
+    @classmethod
+    def _fsync(cls, value: str) -> str:
+        from service.audit.writer import parse_fsync
+
+        try:
+            parse_fsync(value)
+        except ValueError:
+            raise ValueError(f"{value!r}: give none, always or a number of seconds > 0") from None
+        return value
+
+    @model_validator(mode="after")
+    def _address_key(self) -> Settings:
+        if self.audit_address == "hash" and self.audit_address_key is None:
+            raise ValueError("HERALD_AUDIT_ADDRESS=hash needs HERALD_AUDIT_ADDRESS_KEY")
+        return self
 
     @field_validator("country_header")
     @classmethod

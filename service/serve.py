@@ -10,6 +10,14 @@ from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
 from service.web import create_app
+from service.web.runtime import runtime
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Gunicorn hook, in the worker as it exits: the `stopped` event closes its audit file."""
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, Flask):
+        runtime(app).audit.stopped("worker exit")
 
 
 class HeraldServer(BaseApplication):  # type: ignore[misc]
@@ -46,5 +54,6 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
         "graceful_timeout": 10,
         "proc_name": "herald",
         "control_socket_disable": True,  # one shared socket path would clash between servers
+        "worker_exit": worker_exit,
     }
     HeraldServer(settings, options).run()

@@ -8,12 +8,15 @@ from datetime import datetime
 
 from flask import Flask
 
+from service.audit.log import Events, NoAudit, open_audit
 from service.config import Settings
 from service.engine import Engine
 from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
 from service.loader import load_ruleset
-from service.web import decisions, problems, status
-from service.web.runtime import DecisionLogger, Runtime, new_decision_id, utc_now
+from service.problems import RulesetInvalid
+from service.ruleset import Ruleset
+from service.web import audit, decisions, problems, status
+from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
 
 log = logging.getLogger("herald")
 
@@ -37,18 +40,42 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
 ) -> Flask:
-    """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves."""
+    """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
+
+    Without an injected `log_decision`, decisions and events go to the audit log of the settings."""
     settings = settings or Settings()
-    engine = Engine(load_ruleset(settings.rules_dir))
+    events: Events = NoAudit() if log_decision is not None else open_audit(settings)
+    events.started()
+    engine = Engine(_load_rules(settings, events))
     geo, geo_error = open_geo(settings)
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
-    if log_decision is not None:
-        rt.log_decision = log_decision
+    rt.audit = events
+    rt.log_decision = log_decision or _to_audit(events)
     app.extensions["herald"] = rt
     problems.install(app)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(status.bp)
+    if settings.audit_http:
+        app.register_blueprint(audit.bp)
     return app
+
+
+def _load_rules(settings: Settings, events: Events) -> Ruleset:
+    try:
+        ruleset = load_ruleset(settings.rules_dir)
+    except RulesetInvalid as error:
+        events.ruleset_rejected([str(p) for p in error.problems])
+        events.stopped("rules rejected")
+        raise
+    events.ruleset_loaded(ruleset)
+    return ruleset
+
+
+def _to_audit(events: Events) -> DecisionLogger:
+    def log_decision(answered: Answered) -> None:
+        events.decision(answered.decision_id, answered.article, answered.decision, answered.address)
+
+    return log_decision

@@ -12,6 +12,7 @@ from typing import cast
 
 from flask import Flask, current_app
 
+from service.audit.log import Events, NoAudit
 from service.config import Settings
 from service.decision import Decision
 from service.engine import Engine
@@ -60,6 +61,7 @@ class Runtime:
     new_id: Callable[[], str] = new_decision_id
     log_decision: DecisionLogger = _discard
     pid: int = field(default_factory=os.getpid)
+    audit: Events = field(default_factory=NoAudit)  # events: ruleset_loaded/_rejected, stopped
 
 
 def runtime(app: Flask | None = None) -> Runtime:

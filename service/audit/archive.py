@@ -1,0 +1,93 @@
+"""Every ruleset ever loaded, kept once by its hash next to the log; never overwritten, verifiable."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from service.audit.files import RULESETS
+from service.ruleset import Ruleset
+
+
+class ArchiveError(Exception):
+    """An archived ruleset that is missing or does not match its hash."""
+
+
+def _hex(ruleset_hash: str) -> str:
+    return ruleset_hash.removeprefix("sha256:")
+
+
+class Archive:
+    """`<audit dir>/rulesets/<sha256 hex>.json`: the canonical bytes the hash was computed over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory / RULESETS
+
+    def path(self, ruleset_hash: str) -> Path:
+        return self.directory / f"{_hex(ruleset_hash)}.json"
+
+    def store(self, ruleset: Ruleset) -> Path:
+        """Stores `ruleset` unless it is already there; marks it as the one most recently loaded."""
+        path = self.path(ruleset.hash)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(ruleset.canonical_bytes())
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.link(temporary, path)  # fails if another worker stored it first: never overwrites
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(temporary)
+        os.utime(path)  # the modification time says when it was last loaded (see `latest`)
+        return path
+
+    def canonical(self, ruleset_hash: str) -> dict[str, Any]:
+        """The archived canonical form, checked against its hash."""
+        path = self.path(ruleset_hash)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise ArchiveError(f"ruleset {ruleset_hash} is not in the archive {self.directory}") from None
+        if hashlib.sha256(data).hexdigest() != _hex(ruleset_hash):
+            raise ArchiveError(f"{path}: contents do not match the hash in its name")
+        value: dict[str, Any] = orjson.loads(data)
+        return value
+
+    def load(self, ruleset_hash: str) -> Ruleset:
+        return Ruleset.from_canonical(self.canonical(ruleset_hash))
+
+    def latest(self, exclude: str) -> str | None:
+        """The hash of the ruleset loaded most recently before, other than `exclude`."""
+        if not self.directory.is_dir():
+            return None
+        others = [p for p in self.directory.glob("*.json") if p.stem != _hex(exclude)]
+        if not others:
+            return None
+        return "sha256:" + max(others, key=lambda p: p.stat().st_mtime_ns).stem
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveCheck:
+    path: Path
+    ok: bool
+
+
+def verify_archive(directory: Path) -> list[ArchiveCheck]:
+    """Each archived ruleset re-hashed against its name."""
+    folder = directory / RULESETS
+    if not folder.is_dir():
+        return []
+    return [
+        ArchiveCheck(path, hashlib.sha256(path.read_bytes()).hexdigest() == path.stem)
+        for path in sorted(folder.glob("*.json"))
+    ]

@@ -1,0 +1,121 @@
+"""The audit log the service writes to: decisions and events, built from settings in one place."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Protocol
+
+from service.audit.address import AddressMode, reduce_address
+from service.audit.archive import Archive
+from service.audit.chain import Chain
+from service.audit.records import decision_fields, ruleset_fields
+from service.audit.writer import AuditWriter, parse_fsync
+from service.config import Settings
+from service.decision import Decision
+from service.inputs import Article
+from service.ruleset import Ruleset
+
+
+class Events(Protocol):
+    """What the service tells the audit log. A later hot reload calls `ruleset_loaded`/`_rejected`."""
+
+    def decision(
+        self, decision_id: str, article: Article, decision: Decision, address: str | None
+    ) -> None: ...
+    def started(self) -> None: ...
+    def stopped(self, reason: str = ...) -> None: ...
+    def ruleset_loaded(self, ruleset: Ruleset, previous: Ruleset | None = ...) -> None: ...
+    def ruleset_rejected(self, errors: Sequence[str]) -> None: ...
+
+
+class NoAudit:
+    """Logs nothing: `HERALD_AUDIT=off` (benchmarks, development), or tests that inject a logger."""
+
+    def decision(self, decision_id: str, article: Article, decision: Decision, address: str | None) -> None:
+        return None
+
+    def started(self) -> None:
+        return None
+
+    def stopped(self, reason: str = "exit") -> None:
+        return None
+
+    def ruleset_loaded(self, ruleset: Ruleset, previous: Ruleset | None = None) -> None:
+        return None
+
+    def ruleset_rejected(self, errors: Sequence[str]) -> None:
+        return None
+
+
+class AuditLog:
+    """Writes records through one `AuditWriter` and keeps every loaded ruleset in the archive."""
+
+    def __init__(
+        self, writer: AuditWriter, archive: Archive, address: AddressMode, address_key: bytes | None
+    ) -> None:
+        self.writer = writer
+        self.archive = archive
+        self.address = address
+        self.address_key = address_key
+        self._stopped = False
+
+    def decision(self, decision_id: str, article: Article, decision: Decision, address: str | None) -> None:
+        network = reduce_address(address, self.address, self.address_key)
+        self.writer.write("decision", decision_fields(decision_id, article, decision, network))
+
+    def started(self) -> None:
+        self.writer.write("started", {"pid": self.writer.pid, "herald": _version()})
+
+    def stopped(self, reason: str = "exit") -> None:
+        if not self._stopped:
+            self._stopped = True
+            self.writer.write("stopped", {"pid": self.writer.pid, "reason": reason})
+            self.writer.close()
+
+    def ruleset_loaded(self, ruleset: Ruleset, previous: Ruleset | None = None) -> None:
+        """Archives `ruleset`, then logs it with its changes against `previous` (by default: the
+        ruleset loaded most recently before, according to the archive)."""
+        before: dict[str, Any] | None = None
+        before_hash: str | None = None
+        if previous is not None:
+            self.archive.store(previous)
+            before, before_hash = previous.canonical(), previous.hash
+        else:
+            before_hash = self.archive.latest(exclude=ruleset.hash)
+            before = self.archive.canonical(before_hash) if before_hash else None
+        self.archive.store(ruleset)
+        self.writer.write("ruleset_loaded", ruleset_fields(ruleset, before, before_hash))
+
+    def ruleset_rejected(self, errors: Sequence[str]) -> None:
+        self.writer.write("ruleset_rejected", {"errors": list(errors)})
+
+
+def open_audit(settings: Settings, clock: Callable[[], datetime] | None = None) -> AuditLog | NoAudit:
+    """The audit log the settings ask for, opened (a file of its own) and ready to write."""
+    if settings.audit == "off":
+        return NoAudit()
+    key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
+    address_key = (
+        settings.audit_address_key.get_secret_value().encode() if settings.audit_address_key else None
+    )
+    extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    writer = AuditWriter(
+        settings.audit_dir,
+        node=settings.audit_node or socket.gethostname(),
+        chain=Chain(key),
+        fsync=parse_fsync(settings.audit_fsync),
+        max_bytes=settings.audit_max_bytes,
+        **extra,
+    )
+    writer.open()
+    return AuditLog(writer, Archive(settings.audit_dir), settings.audit_address, address_key)
+
+
+def _version() -> str:
+    try:
+        return version("herald")
+    except PackageNotFoundError:
+        return "unknown"
