@@ -67,12 +67,12 @@ class AuditLog:
         self.writer.write("decision", decision_fields(decision_id, article, decision, network))
 
     def started(self) -> None:
-        self.writer.write("started", {"pid": self.writer.pid, "herald": _version()})
+        self._event("started", {"herald": _version()})
 
     def stopped(self, reason: str = "exit") -> None:
         if not self._stopped:
             self._stopped = True
-            self.writer.write("stopped", {"pid": self.writer.pid, "reason": reason})
+            self._event("stopped", {"reason": reason})
             self.writer.close()
 
     def ruleset_loaded(self, ruleset: Ruleset, previous: Ruleset | None = None) -> None:
@@ -87,10 +87,14 @@ class AuditLog:
             before_hash = self.archive.latest(exclude=ruleset.hash)
             before = self.archive.canonical(before_hash) if before_hash else None
         self.archive.store(ruleset)
-        self.writer.write("ruleset_loaded", ruleset_fields(ruleset, before, before_hash))
+        self._event("ruleset_loaded", ruleset_fields(ruleset, before, before_hash))
 
     def ruleset_rejected(self, errors: Sequence[str]) -> None:
-        self.writer.write("ruleset_rejected", {"errors": list(errors)})
+        self._event("ruleset_rejected", {"errors": list(errors)})
+
+    def _event(self, kind: str, fields: dict[str, Any]) -> None:
+        """Events name the process that wrote them (decisions do not: their file does)."""
+        self.writer.write(kind, {**fields, "pid": self.writer.pid})
 
 
 def open_audit(settings: Settings, clock: Callable[[], datetime] | None = None) -> AuditLog | NoAudit:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from service.audit.archive import ArchiveCheck, verify_archive
-from service.audit.chain import GENESIS, Chain
+from service.audit.chain import GENESIS, Chain, canonical
 from service.audit.files import is_held, log_files
 
 # What can be wrong, as `verify` names it.
@@ -80,11 +80,13 @@ class _Scan:
         for index, raw in enumerate(self.lines):
             record = _parse(raw)
             line = index + 1
-            if record is None or not self._sealed(record):
+            if record is None or not self._sealed(record) or canonical(record) != raw:
                 if record is not None and (wrong := self._wrong_key(record)) is not None:
                     return Finding("wrong key", record["seq"], line, wrong)
                 kind = "inserted" if self._chains_from(index + 1, seq, prev) else "modified"
                 detail = "not a record" if record is None else "hash does not match the record"
+                if record is not None and self._sealed(record):
+                    detail = "not in canonical form (sorted keys, no spaces)"
                 return Finding(kind, seq if record is None else record["seq"], line, detail)
             got = int(record["seq"])
             if got == seq and record["prev"] == prev:

@@ -131,6 +131,7 @@ class AuditWriter:
                     "last_hash": tail.last.get("hash") if tail.last else None,
                     "torn": torn,
                     "reason": reason,
+                    "pid": self.pid,
                 },
             )
         )

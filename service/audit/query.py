@@ -1,0 +1,148 @@
+"""Filters over records, and the shapes they are printed in: JSON Lines, a table, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from service.audit.reader import Record, records
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which records: every condition given must hold. Times are ISO text, `start <= ts < end`."""
+
+    start: str | None = None
+    end: str | None = None
+    kind: str | None = "decision"
+    publisher: str | None = None
+    article: str | None = None  # id or url
+    notice: str | None = None
+    rule: str | None = None
+    country: str | None = None
+    subdivision: str | None = None
+    source: str | None = None
+    ruleset: str | None = None
+
+    def holds(self, record: Record) -> bool:
+        article = record.get("article") or {}
+        reader = record.get("reader") or {}
+        return (
+            (self.kind is None or record.get("kind") == self.kind)
+            and (self.publisher is None or article.get("publisher") == self.publisher)
+            and (self.article is None or self.article in (article.get("id"), article.get("url")))
+            and (self.notice is None or any(n.get("id") == self.notice for n in record.get("notices") or ()))
+            and (self.rule is None or self.rule in (record.get("rules") or ()))
+            and (self.country is None or reader.get("country") == self.country.upper())
+            and (self.subdivision is None or reader.get("subdivision") == self.subdivision.upper())
+            and (self.source is None or reader.get("source") == self.source)
+            and (self.ruleset is None or _same_ruleset(record.get("ruleset"), self.ruleset))
+        )
+
+
+def _same_ruleset(recorded: Any, wanted: str) -> bool:
+    """A ruleset hash may be given whole or by a prefix of its hex, as git shows commits."""
+    return isinstance(recorded, str) and recorded.removeprefix("sha256:").startswith(
+        wanted.removeprefix("sha256:")
+    )
+
+
+def query(directories: Sequence[Path], where: Filter) -> Iterator[Record]:
+    """The records that hold, merged by time across files and directories."""
+    return (r for r in records(directories, where.start, where.end) if where.holds(r))
+
+
+COLUMNS = (
+    "ts",
+    "decision_id",
+    "node",
+    "ruleset",
+    "at",
+    "article_id",
+    "article_url",
+    "publisher",
+    "section",
+    "tags",
+    "article_language",
+    "article_type",
+    "country",
+    "subdivision",
+    "source",
+    "anonymized",
+    "reader_languages",
+    "network",
+    "notices",
+    "notice_languages",
+    "rules",
+    "effects",
+)
+
+
+def flat(record: Record) -> dict[str, Any]:
+    """One decision as a flat row (lists joined with `;`), for spreadsheets."""
+    article = record.get("article") or {}
+    reader = record.get("reader") or {}
+    notices = record.get("notices") or []
+    return {
+        "ts": record.get("ts"),
+        "decision_id": record.get("decision_id"),
+        "node": record.get("node"),
+        "ruleset": record.get("ruleset"),
+        "at": record.get("at"),
+        "article_id": article.get("id"),
+        "article_url": article.get("url"),
+        "publisher": article.get("publisher"),
+        "section": article.get("section"),
+        "tags": ";".join(article.get("tags") or ()),
+        "article_language": article.get("language"),
+        "article_type": article.get("type"),
+        "country": reader.get("country"),
+        "subdivision": reader.get("subdivision"),
+        "source": reader.get("source"),
+        "anonymized": reader.get("anonymized"),
+        "reader_languages": ";".join(reader.get("languages") or ()),
+        "network": reader.get("network"),
+        "notices": ";".join(n["id"] for n in notices),
+        "notice_languages": ";".join(n["language"] for n in notices),
+        "rules": ";".join(record.get("rules") or ()),
+        "effects": ";".join(record.get("effects") or ()),
+    }
+
+
+def jsonl(rows: Iterable[Record]) -> Iterator[str]:
+    for row in rows:
+        yield orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def csv_lines(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterator[str]:
+    """CSV text, one row at a time (header first), so long exports stream."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        yield buffer.getvalue().rstrip("\n")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().rstrip("\n")
+
+
+TABLE = ("ts", "decision_id", "country", "subdivision", "source", "publisher", "article_id", "notices")
+
+
+def table(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str], widths: Sequence[int] | None = None
+) -> Iterator[str]:
+    """A plain text table; each cell cut to its column's width."""
+    widths = widths or [max(len(c), 12) for c in columns]
+    yield "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+    for row in rows:
+        cells = ("-" if row.get(c) in (None, "") else str(row[c]) for c in columns)
+        yield "  ".join(cell[:w].ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()

@@ -1,0 +1,265 @@
+"""`herald audit verify|query|summary|export|replay|rules`: auditors' tools over many log directories."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from service.audit import history
+from service.audit import query as q
+from service.audit import summary as s
+from service.audit.reader import files_between, find_decision, records
+from service.audit.records import iso
+from service.audit.replay import Engines
+from service.audit.replay import replay as replay_one
+from service.audit.verify import FileCheck
+from service.audit.verify import verify as verify_dirs
+from service.cli import common
+
+DIRS = click.argument("directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+DIR_OPTION = click.option(
+    "-d",
+    "--dir",
+    "directories",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Log directory (repeat for several nodes) [default: HERALD_AUDIT_DIR].",
+)
+
+
+def _directories(given: tuple[Path, ...]) -> list[Path]:
+    directories = list(given) or [common.settings().audit_dir]
+    missing = [str(d) for d in directories if not d.is_dir()]
+    if missing:
+        raise click.ClickException(f"no such log directory: {', '.join(missing)}")
+    return directories
+
+
+def _instant(_: Any, __: Any, value: str | None) -> str | None:
+    """A date (YYYY-MM-DD) or an ISO instant, as text that compares with the records' `ts`."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
+    if len(value) == 10:
+        return value
+    return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _range(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--to", "end", callback=_instant, help="Until this date or instant, excluded.")(f)
+    return click.option("--from", "start", callback=_instant, help="From this date or instant (UTC).")(f)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal (on stderr); nothing otherwise."""
+    if not sys.stderr.isatty() or total <= 0:
+        yield lambda _: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@click.group()
+def audit() -> None:
+    """Read, check and replay the audit log."""
+
+
+@audit.command()
+@DIRS
+@click.option(
+    "--key", envvar="HERALD_AUDIT_KEY", help="HMAC key the log was written with [HERALD_AUDIT_KEY]."
+)
+def verify(directories: tuple[Path, ...], key: str | None) -> None:
+    """Check every chain and archived ruleset; one line per file; exit 1 unless all is intact."""
+    report = verify_dirs(_directories(directories), key.encode() if key else None)
+    for check in report.files:
+        click.echo(_verdict(check))
+    for ruleset in report.rulesets:
+        word = "ok  " if ruleset.ok else "FAIL"
+        click.echo(
+            f"{word}  {ruleset.path}" + ("" if ruleset.ok else ": modified: contents do not match its hash")
+        )
+    bad = sum(not f.ok for f in report.files) + sum(not r.ok for r in report.rulesets)
+    count = sum(f.records for f in report.files)
+    totals = f"{len(report.files)} files, {count} records, {len(report.rulesets)} rulesets"
+    click.echo(f"intact: {totals}" if report.ok else f"NOT INTACT: {bad} bad of {totals}")
+    sys.exit(0 if report.ok else 1)
+
+
+def _verdict(check: FileCheck) -> str:
+    if check.problem is None:
+        seqs = f", seq {check.first['seq']}..{check.last['seq']}" if check.first and check.last else ""
+        notes = f" ({'; '.join(check.notes)})" if check.notes else ""
+        return f"ok    {check.path}: {check.records} records{seqs}{notes}"
+    p = check.problem
+    where = f"seq {p.seq}" + (f" (line {p.line})" if p.line else "")
+    return f"FAIL  {check.path}: {where}: {p.kind}: {p.detail}"
+
+
+def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
+    for name, text in reversed(
+        [
+            ("publisher", "Article publisher."),
+            ("article", "Article id or url."),
+            ("notice", "A notice shown."),
+            ("rule", "A rule that matched."),
+            ("country", "Reader country (ISO 3166-1 alpha-2)."),
+            ("subdivision", "Reader subdivision (ISO 3166-2)."),
+            ("source", "How the reader was located: explicit, header, geoip, unknown."),
+            ("ruleset", "Ruleset hash, or a prefix of its hex."),
+        ]
+    ):
+        f = click.option(f"--{name}", help=text)(f)
+    return _range(f)
+
+
+@audit.command("query")
+@DIRS
+@_filters
+@click.option("--kind", default="decision", show_default=True, help="Record kind, or 'all' (events too).")
+@click.option("--format", "form", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
+def query_command(directories: tuple[Path, ...], kind: str, form: str, **where: Any) -> None:
+    """Records that match every filter given, merged by time across directories."""
+    found = q.query(_directories(directories), q.Filter(kind=None if kind == "all" else kind, **where))
+    lines = q.jsonl(found) if form == "jsonl" else q.table(map(q.flat, found), q.TABLE, _WIDTHS)
+    for line in lines:
+        click.echo(line)
+
+
+_WIDTHS = (27, 36, 7, 11, 8, 12, 14, 30)
+
+
+@audit.command("summary")
+@DIRS
+@click.option("--from", "start", callback=_instant, help="From this date (UTC), included.")
+@click.option("--to", "end", callback=_instant, help="Until this date, excluded.")
+@click.option("--by-subdivision", is_flag=True, help="One row per subdivision too.")
+@click.option(
+    "--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+def summary_command(
+    directories: tuple[Path, ...], start: str | None, end: str | None, by_subdivision: bool, form: str
+) -> None:
+    """Decisions and each notice shown, by day x country (x subdivision)."""
+    dirs = _directories(directories)
+    total = sum(p.stat().st_size for p in files_between(dirs, start, end))
+    with _progress(total, "reading") as update:
+        rows = s.summarize(dirs, start, end, by_subdivision=by_subdivision, progress=update)
+    if form == "json":
+        click.echo(orjson.dumps(s.as_json(rows, by_subdivision), option=orjson.OPT_INDENT_2).decode())
+        return
+    notices = s.notice_ids(rows)
+    columns = ["day", "country"] + (["subdivision"] if by_subdivision else []) + ["decisions", *notices]
+    flat = (_summary_row(key, row, notices) for key, row in rows.items())
+    lines = (
+        q.csv_lines(flat, columns)
+        if form == "csv"
+        else q.table(flat, columns, [max(len(c), 10) for c in columns])
+    )
+    for line in lines:
+        click.echo(line)
+
+
+def _summary_row(key: s.Key, row: s.Row, notices: list[str]) -> dict[str, Any]:
+    day, country, subdivision = key
+    counts = {n: row.notices.get(n, 0) for n in notices}
+    return {"day": day, "country": country, "subdivision": subdivision, "decisions": row.decisions, **counts}
+
+
+@audit.command("export")
+@DIRS
+@_range
+@click.option("--format", "form", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.File("w"), default="-", help="File to write [default: stdout].")
+def export_command(
+    directories: tuple[Path, ...], start: str | None, end: str | None, form: str, output: Any
+) -> None:
+    """Decisions of a time range as CSV (one flat row each) or JSON Lines, for other tools."""
+    found = q.query(_directories(directories), q.Filter(start=start, end=end))
+    lines = q.csv_lines(map(q.flat, found), q.COLUMNS) if form == "csv" else q.jsonl(found)
+    for line in lines:
+        output.write(line + "\n")
+
+
+@audit.command("replay")
+@click.argument("decision_ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every decision in the range (--from/--to).")
+@_range
+@DIR_OPTION
+@click.option("-v", "--verbose", is_flag=True, help="One line per decision, also when the same.")
+def replay_command(
+    decision_ids: tuple[str, ...],
+    every: bool,
+    start: str | None,
+    end: str | None,
+    directories: tuple[Path, ...],
+    verbose: bool,
+) -> None:
+    """Re-decide logged decisions on the archived ruleset then in force: same or different.
+
+    Exit 1 if any decision comes out different (or its ruleset is not archived)."""
+    if bool(decision_ids) == every:
+        raise click.UsageError("give DECISION_ID... or --all")
+    dirs = _directories(directories)
+    engines = Engines(dirs)
+    chosen: Any
+    if every:
+        chosen = (r for r in records(dirs, start, end) if r.get("kind") == "decision")
+    else:
+        chosen = []
+        for decision_id in decision_ids:
+            record = find_decision(dirs, decision_id)
+            if record is None:
+                raise click.ClickException(f"decision {decision_id} is not in the log")
+            chosen.append(record)
+    counts = {"same": 0, "different": 0, "unavailable": 0}
+    for record in chosen:
+        result = replay_one(record, engines)
+        counts[result.verdict] += 1
+        if verbose or not every or result.verdict != "same":
+            click.echo(f"{result.decision_id}  {result.verdict}")
+            for difference in result.differences:
+                click.echo(f"    {difference}")
+    if every or len(decision_ids) > 1:
+        click.echo(", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
+    sys.exit(0 if counts["same"] == sum(counts.values()) else 1)
+
+
+@audit.command("rules")
+@click.argument("at", callback=_instant)
+@DIR_OPTION
+def rules_command(at: str, directories: tuple[Path, ...]) -> None:
+    """Which ruleset was in force at AT (a date or instant), on which nodes, with its rules."""
+    dirs = _directories(directories)
+    found = history.in_force(dirs, at)
+    if not found:
+        raise click.ClickException(f"no ruleset was in force at {at} according to the log")
+    engines = Engines(dirs)
+    for ruleset in sorted({f.ruleset for f in found}):
+        click.echo(ruleset)
+        for f in (f for f in found if f.ruleset == ruleset):
+            click.echo(f"    on {f.node} pid {f.pid}, loaded {f.since}")
+        try:
+            rules = engines.get(ruleset).ruleset.rules.values()
+        except Exception as error:  # noqa: BLE001 - an archive problem is reported, not raised
+            click.echo(f"    rules unavailable: {error}")
+            continue
+        for rule in rules:
+            period = f"{_day(rule.effective.start)}..{_day(rule.effective.until)}"
+            regions = ",".join(rule.reader.regions) or "-"
+            click.echo(f"    rule {rule.id}: notice {rule.notice}; regions {regions}; in effect {period}")
+
+
+def _day(instant: datetime | None) -> str:
+    return "" if instant is None else instant.isoformat().replace("+00:00", "Z")
