@@ -12,7 +12,7 @@ import orjson
 
 from service.audit.archive import ArchiveCheck, verify_archive
 from service.audit.chain import GENESIS, Chain, canonical
-from service.audit.files import is_held, log_files
+from service.audit.files import is_held, log_files, parse_name
 
 # What can be wrong, as `verify` names it.
 KINDS = ("modified", "deleted", "reordered", "inserted", "truncated", "torn", "wrong key")
@@ -83,11 +83,14 @@ class _Scan:
             if record is None or not self._sealed(record) or canonical(record) != raw:
                 if record is not None and (wrong := self._wrong_key(record)) is not None:
                     return Finding("wrong key", record["seq"], line, wrong)
-                kind = "inserted" if self._chains_from(index + 1, seq, prev) else "modified"
+                if self._chains_from(index + 1, seq, prev):
+                    return Finding(
+                        "inserted", seq, line, f"a record that is not part of the chain, before seq {seq}"
+                    )
                 detail = "not a record" if record is None else "hash does not match the record"
                 if record is not None and self._sealed(record):
                     detail = "not in canonical form (sorted keys, no spaces)"
-                return Finding(kind, seq if record is None else record["seq"], line, detail)
+                return Finding("modified", seq, line, detail)
             got = int(record["seq"])
             if got == seq and record["prev"] == prev:
                 seen.add(got)
@@ -173,7 +176,7 @@ def _link(checks: list[FileCheck]) -> None:
         if after is not None:
             _check_link(check, after)
         else:
-            _check_end(check)
+            _check_end(check, _later_of_same_writer(check, checks))
 
 
 def _check_link(check: FileCheck, after: FileCheck) -> None:
@@ -205,12 +208,24 @@ def _check_link(check: FileCheck, after: FileCheck) -> None:
         check.notes.append(f"writer crashed; chain continued in {after.path.name}")
 
 
-def _check_end(check: FileCheck) -> None:
+def _later_of_same_writer(check: FileCheck, checks: list[FileCheck]) -> FileCheck | None:
+    mine = parse_name(check.path.name)
+    for other in checks:
+        theirs = parse_name(other.path.name)
+        if mine and theirs and (theirs.node, theirs.pid) == (mine.node, mine.pid) and theirs.n > mine.n:
+            return other
+    return None
+
+
+def _check_end(check: FileCheck, later: FileCheck | None) -> None:
     last_seq = check.last["seq"] if check.last else -1
     if is_held(check.path):
         check.notes.append("open: being written")
         return
-    if check.torn:
+    if later is not None and not check.torn and (check.last is None or check.last.get("kind") != "stopped"):
+        detail = f"the file that continued it is missing (its writer went on to {later.path.name})"
+        check.problem = Finding("deleted", last_seq + 1, None, detail)
+    elif check.torn:
         check.problem = Finding("torn", last_seq + 1, check.records + 1, _torn_detail(check))
     elif check.last is None or check.last.get("kind") != "stopped":
         detail = "ends without a stopped event and no file continues it (records removed at the end, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -201,7 +202,8 @@ class AuditWriter:
         except OSError:
             # Maybe a part of the line is on disk: leave it as a torn tail for the next file to report.
             self._broken = self.path
-            os.close(self._fd)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
             self._fd = -1
             raise
         self._follows = None
