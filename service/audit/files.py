@@ -21,7 +21,7 @@ RULESETS = "rulesets"
 
 def safe_node(node: str) -> str:
     """A host name fit for a file name."""
-    return re.sub(r"[^A-Za-z0-9._]", "_", node) or "node"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", node) or "node"
 
 
 def file_name(started: datetime, node: str, pid: int, n: int) -> str:

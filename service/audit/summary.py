@@ -59,16 +59,13 @@ def summarize(
     parts = _parts(files_between(directories, start, end))
     workers = processes or len(os.sched_getaffinity(0))
     raw: Counter[RawKey] = Counter()
-    if workers == 1 or len(parts) == 1:
-        results: Any = map(_count_part, parts)
-    else:
-        pool = ProcessPoolExecutor(min(workers, len(parts)))
-        results = pool.map(_count_part, parts)
+    pool = ProcessPoolExecutor(min(workers, len(parts))) if workers > 1 and len(parts) > 1 else None
+    results: Any = pool.map(_count_part, parts) if pool else map(_count_part, parts)
     for part, counted in zip(parts, results, strict=True):
         raw.update(counted)
         if progress is not None:
             progress(part.end - part.start)
-    if workers > 1 and len(parts) > 1:
+    if pool is not None:
         pool.shutdown()
     return _rows(raw, start, end, by_subdivision)
 
@@ -103,7 +100,8 @@ def _count_part(part: Part) -> Counter[RawKey]:
 
 def _count_chunk(chunk: bytes, counted: Counter[RawKey]) -> None:
     found = _DECISION.findall(chunk)
-    if len(found) == chunk.count(_KIND):
+    # Canonical lines: each has `"kind":"` once, and each decision matches the pattern once.
+    if chunk.count(b'"kind":"') == chunk.count(b"\n") and len(found) == chunk.count(_KIND):
         counted.update(found)
         return
     for line in chunk.splitlines():  # not canonical somewhere: read each record in full
