@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, ComposerError
-from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
@@ -139,14 +139,14 @@ class _Composer(Composer):
 
 
 class _Constructor(RoundTripConstructor):
-    """Turns an impossible date such as 2024-02-30 into a YAML error at its line, not a crash."""
+    """Keeps an impossible date such as 2024-02-30 as text instead of crashing, so that
+    validation reports it at its line, together with every other problem of the file."""
 
     def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
         try:
             return super().construct_yaml_timestamp(node, values)
-        except ValueError as e:
-            message = f"{node.value!r} is not a valid date: {e}"
-            raise ConstructorError(None, None, message, node.start_mark) from e
+        except ValueError:
+            return str(node.value)
 
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)

@@ -61,7 +61,9 @@ def test_anonymizer_is_reported_and_shown(client: FlaskClient) -> None:
 
 
 def test_full_answer_for_a_russian_reader(client: FlaskClient, logged: list[Answered]) -> None:
-    body = decide(client, {"article": {**RFERL, "id": "a1"}, "reader": {"ip": "77.88.8.8", "languages": ["ru"]}})
+    body = decide(
+        client, {"article": {**RFERL, "id": "a1"}, "reader": {"ip": "77.88.8.8", "languages": ["ru"]}}
+    )
     assert body["at"] == "2025-06-01T12:00:00Z"
     assert body["ruleset"].startswith("sha256:")
     assert body["effects"] == ["discourage_sharing"]
@@ -107,7 +109,11 @@ def test_no_reader_uses_the_peer_address_and_accept_language(client: FlaskClient
 
 @pytest.mark.parametrize(
     ("at", "notices"),
-    [("2024-02-19T23:59:59Z", []), ("2024-02-20T00:00:00Z", [NOTICE]), ("2024-02-20T03:00:00+03:00", [NOTICE])],
+    [
+        ("2024-02-19T23:59:59Z", []),
+        ("2024-02-20T00:00:00Z", [NOTICE]),
+        ("2024-02-20T03:00:00+03:00", [NOTICE]),
+    ],
 )
 def test_at_is_honoured(client: FlaskClient, at: str, notices: list[str]) -> None:
     body = decide(client, {"article": RFERL, "reader": {"country": "RU"}, "at": at})
@@ -115,7 +121,10 @@ def test_at_is_honoured(client: FlaskClient, at: str, notices: list[str]) -> Non
 
 
 def test_other_publisher_gets_nothing(client: FlaskClient) -> None:
-    assert decide(client, {"article": {"publisher": "example-news"}, "reader": {"country": "RU"}})["notices"] == []
+    assert (
+        decide(client, {"article": {"publisher": "example-news"}, "reader": {"country": "RU"}})["notices"]
+        == []
+    )
 
 
 def test_browser_form(client: FlaskClient) -> None:
@@ -131,7 +140,11 @@ def test_browser_form(client: FlaskClient) -> None:
 
 
 def test_batch_keeps_order_and_logs_each(client: FlaskClient, logged: list[Answered]) -> None:
-    articles = [{"publisher": "rferl", "id": "1"}, {"publisher": "other", "id": "2"}, {"publisher": "rferl", "id": "3"}]
+    articles = [
+        {"publisher": "rferl", "id": "1"},
+        {"publisher": "other", "id": "2"},
+        {"publisher": "rferl", "id": "3"},
+    ]
     response = client.post("/v1/decisions/batch", json={"reader": {"ip": "77.88.8.8"}, "articles": articles})
     assert response.status_code == 200
     body = BatchOut.model_validate(response.get_json())
@@ -156,13 +169,36 @@ def test_batch_limit(make_app: Callable[..., Flask], settings: Settings) -> None
         ("post", "/v1/decisions", {"json": []}, 422, ""),
         ("post", "/v1/decisions", {"json": {"article": {}}}, 422, "/article/publisher"),
         ("post", "/v1/decisions", {"json": {"article": RFERL, "reader": {"ip": "1.2.3"}}}, 422, "/reader/ip"),
-        ("post", "/v1/decisions", {"json": {"article": RFERL, "reader": {"ip": "fe80::1%eth0"}}}, 422, "/reader/ip"),
-        ("post", "/v1/decisions", {"json": {"article": RFERL, "reader": {"country": "RUS"}}}, 422, "/reader/country"),
-        ("post", "/v1/decisions", {"json": {"article": RFERL, "reader": {"subdivision": "UA-99"}}}, 422,
-         "/reader/subdivision"),
+        (
+            "post",
+            "/v1/decisions",
+            {"json": {"article": RFERL, "reader": {"ip": "fe80::1%eth0"}}},
+            422,
+            "/reader/ip",
+        ),
+        (
+            "post",
+            "/v1/decisions",
+            {"json": {"article": RFERL, "reader": {"country": "RUS"}}},
+            422,
+            "/reader/country",
+        ),
+        (
+            "post",
+            "/v1/decisions",
+            {"json": {"article": RFERL, "reader": {"subdivision": "UA-99"}}},
+            422,
+            "/reader/subdivision",
+        ),
         ("post", "/v1/decisions", {"json": {"article": RFERL, "at": "yesterday"}}, 422, "/at"),
         ("post", "/v1/decisions", {"json": {"article": RFERL, "extra": 1}}, 422, "/extra"),
-        ("post", "/v1/decisions", {"json": {"article": {"publisher": "rferl", "tags": [1]}}}, 422, "/article/tags/0"),
+        (
+            "post",
+            "/v1/decisions",
+            {"json": {"article": {"publisher": "rferl", "tags": [1]}}},
+            422,
+            "/article/tags/0",
+        ),
         ("post", "/v1/decisions/batch", {"json": {"articles": []}}, 422, "/articles"),
         ("post", "/v1/decisions", {"data": "x" * 2_000_000, "content_type": "application/json"}, 413, None),
         ("get", "/v1/decisions", {}, 422, "/publisher"),
@@ -255,9 +291,13 @@ def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settin
     )
     client = make_app(trusting).test_client()
     via_proxy = {"REMOTE_ADDR": "10.1.2.3"}
-    body = decide(client, {"article": RFERL}, headers={"X-Forwarded-For": "77.88.8.8"}, environ_base=via_proxy)
+    body = decide(
+        client, {"article": RFERL}, headers={"X-Forwarded-For": "77.88.8.8"}, environ_base=via_proxy
+    )
     assert (body["reader"]["country"], body["reader"]["source"]) == ("RU", "geoip")
     body = decide(client, {"article": RFERL}, headers={"CF-IPCountry": "RU"}, environ_base=via_proxy)
     assert (body["reader"]["country"], body["reader"]["source"]) == ("RU", "header")
-    body = decide(client, {"article": RFERL}, headers={"CF-IPCountry": "RU"}, environ_base={"REMOTE_ADDR": "8.8.8.8"})
+    body = decide(
+        client, {"article": RFERL}, headers={"CF-IPCountry": "RU"}, environ_base={"REMOTE_ADDR": "8.8.8.8"}
+    )
     assert (body["reader"]["country"], body["reader"]["source"]) == ("US", "geoip")

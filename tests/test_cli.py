@@ -24,11 +24,16 @@ def test_rules_check_on_the_bundled_rules() -> None:
 
 
 def test_rules_check_reports_file_line_column(tmp_path: Path) -> None:
-    (tmp_path / "n.yaml").write_text("notices:\n  - id: n\n    severity: lgal\n    default_language: en\n"
-                                     "    texts: {en: {title: t, body: b}}\n")
+    (tmp_path / "n.yaml").write_text(
+        "notices:\n  - id: n\n    severity: lgal\n    default_language: en\n"
+        "    texts: {en: {title: t, body: b}}\n"
+    )
     code, output = run("rules", "check", str(tmp_path))
     assert code == 1
-    assert f"{tmp_path}/n.yaml:3:15: error: notices.0.severity: expected 'legal', 'warning' or 'info', got 'lgal'" in output
+    assert (
+        f"{tmp_path}/n.yaml:3:15: error: notices.0.severity: "
+        "expected 'legal', 'warning' or 'info', got 'lgal'" in output
+    )
     assert "did you mean 'legal'?" in output
 
 
@@ -81,7 +86,11 @@ def test_geo_lookup_on_the_embedded_database_names_its_source() -> None:
         (["geo", "lookup", "1.2.3"], {}, "'1.2.3' is not an IP address"),
         (["geo", "lookup", "8.8.8.8"], {"HERALD_GEOIP_DB": "/nowhere.mmdb"}, "/nowhere.mmdb does not exist"),
         (["serve"], {"HERALD_MAX_BATCH": "many"}, "HERALD_MAX_BATCH: "),
-        (["serve"], {"HERALD_TRUSTED_PROXIES": "10.0.0.1/8"}, "HERALD_TRUSTED_PROXIES: '10.0.0.1/8' is not a network"),
+        (
+            ["serve"],
+            {"HERALD_TRUSTED_PROXIES": "10.0.0.1/8"},
+            "HERALD_TRUSTED_PROXIES: '10.0.0.1/8' is not a network",
+        ),
         (["rules", "check"], {"HERALD_RULES_DIRR": "x"}, "HERALD_RULES_DIRR: unknown setting"),
     ],
 )

@@ -38,12 +38,18 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     ("name", "value", "message"),
     [
         ("HERALD_MAX_BATCH", "0", "HERALD_MAX_BATCH: Input should be greater than or equal to 1"),
-        ("HERALD_COUNTRY_HEADER", "CF IPCountry", "HERALD_COUNTRY_HEADER: 'CF IPCountry' is not an HTTP header name"),
+        (
+            "HERALD_COUNTRY_HEADER",
+            "CF IPCountry",
+            "HERALD_COUNTRY_HEADER: 'CF IPCountry' is not an HTTP header name",
+        ),
         ("HERALD_TRUSTED_PROXIES", "nonsense", "HERALD_TRUSTED_PROXIES: 'nonsense' is not a network"),
         ("HERALD_GEOIP", "x", "HERALD_GEOIP: unknown setting"),
     ],
 )
-def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as error:
         load_settings()

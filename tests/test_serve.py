@@ -81,12 +81,16 @@ def test_serves_the_founding_case(server: str) -> None:
     assert status == 200
     assert body["reader"]["source"] == "geoip"
     assert [(n["id"], n["language"]) for n in body["notices"]] == [("rferl-undesirable", "ru")]
-    status, body = request(server + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"ip": "8.8.8.8"}})
+    status, body = request(
+        server + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"ip": "8.8.8.8"}}
+    )
     assert status == 200 and body["notices"] == []
 
 
 def test_bad_input_is_a_problem_not_a_crash(server: str) -> None:
-    status, body = request(server + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"ip": "x"}})
+    status, body = request(
+        server + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"ip": "x"}}
+    )
     assert status == 422 and body["errors"][0]["location"] == "/reader/ip"
     status, _ = request(server + "/healthz")
     assert status == 200
