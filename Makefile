@@ -18,7 +18,7 @@ run: install
 	$(BIN)/herald serve
 
 lint: install
-	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy service
 
 unit: install
