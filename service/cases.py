@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.decision import Decision
 from service.engine import Engine
-from service.ruleset import SourcedCase
+from service.explain import region_path
+from service.inputs import Location
+from service.model import Case
+from service.ruleset import Ruleset, SourcedCase
 
 
 @dataclass(frozen=True, slots=True)
 class CaseResult:
     case: SourcedCase
-    decision: Decision
+    decision: Decision | None  # None when the case could not be decided at all
     failures: tuple[str, ...]
 
     @property
@@ -21,11 +25,25 @@ class CaseResult:
         return not self.failures
 
 
-def run_case(engine: Engine, sourced: SourcedCase, now: datetime | None = None) -> CaseResult:
-    """Decide the case and compare with its expectations. `now` is used when the case has no `at`."""
+Locate = Callable[[str], Location]
+
+
+def run_case(
+    engine: Engine, sourced: SourcedCase, now: datetime | None = None, locate: Locate | None = None
+) -> CaseResult:
+    """Decide the case and compare with its expectations. `now` is used when the case has no `at`;
+    `locate` turns a case's `ip` into a location (the CLI passes a GeoIP lookup)."""
     case = sourced.case
     at = case.at or now or datetime.now(UTC)
-    decision = engine.decide(case.article.to_article(), case.reader.to_reader(), at)
+    ip = case.reader.ip
+    if ip is not None and locate is None:
+        return CaseResult(sourced, None, (f"the case gives ip {ip!r}, but no GeoIP database is available",))
+    reader = case.reader.to_reader(locate(ip) if ip is not None and locate is not None else None)
+    decision = engine.decide(case.article.to_article(), reader, at)
+    return CaseResult(sourced, decision, tuple(_compare(case, decision)))
+
+
+def _compare(case: Case, decision: Decision) -> list[str]:
     shown = [n.id for n in decision.notices]
     expect = case.expect
     failures: list[str] = []
@@ -41,8 +59,51 @@ def run_case(engine: Engine, sourced: SourcedCase, now: datetime | None = None) 
             failures.append(f"expected notice {notice_id!r} in {language!r}, it was not shown")
         elif languages[notice_id] != language:
             failures.append(f"expected notice {notice_id!r} in {language!r}, got {languages[notice_id]!r}")
-    return CaseResult(sourced, decision, tuple(failures))
+    return failures
 
 
-def run_cases(engine: Engine, now: datetime | None = None) -> list[CaseResult]:
-    return [run_case(engine, case, now) for case in engine.ruleset.cases]
+def run_cases(engine: Engine, now: datetime | None = None, locate: Locate | None = None) -> list[CaseResult]:
+    return [run_case(engine, case, now, locate) for case in engine.ruleset.cases]
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What the cases exercise: rules fired, regions matched through, notice texts shown."""
+
+    rules: tuple[str, ...]
+    regions: tuple[str, ...]
+    texts: tuple[str, ...]  # "notice/language"
+    missed_rules: tuple[str, ...]
+    missed_regions: tuple[str, ...]
+    missed_texts: tuple[str, ...]
+
+    @property
+    def percent(self) -> float:
+        total = len(self.rules) + len(self.regions) + len(self.texts)
+        missed = len(self.missed_rules) + len(self.missed_regions) + len(self.missed_texts)
+        return 100.0 if total == 0 else 100.0 * (total - missed) / total
+
+
+def coverage(ruleset: Ruleset, results: Sequence[CaseResult]) -> Coverage:
+    rules: set[str] = set()
+    regions: set[str] = set()
+    texts: set[str] = set()
+    for result in results:
+        if result.decision is None:
+            continue
+        location = result.decision.reader
+        for match in result.decision.matches:
+            rules.add(match.rule)
+            if match.region is not None:
+                path = region_path(match.region, ruleset.regions, location)
+                regions.update(part for part in path if part in ruleset.regions)
+        texts.update(f"{n.id}/{n.language}" for n in result.decision.notices)
+    all_texts = [f"{n.id}/{lang}" for n in ruleset.notices.values() for lang in sorted(n.texts)]
+    return Coverage(
+        rules=tuple(ruleset.rules),
+        regions=tuple(ruleset.regions),
+        texts=tuple(all_texts),
+        missed_rules=tuple(r for r in ruleset.rules if r not in rules),
+        missed_regions=tuple(r for r in ruleset.regions if r not in regions),
+        missed_texts=tuple(t for t in all_texts if t not in texts),
+    )

@@ -33,6 +33,15 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class Superseded:
+    """A notice that applied but is not shown, because a notice that is shown supersedes it."""
+
+    id: str
+    by: str
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The answer for one (article, reader, instant) on one ruleset. Pure data."""
 
@@ -43,6 +52,7 @@ class Decision:
     notices: tuple[ShownNotice, ...]
     effects: tuple[str, ...]
     matches: tuple[Match, ...]
+    superseded: tuple[Superseded, ...] = ()
 
     @property
     def rules(self) -> tuple[str, ...]:

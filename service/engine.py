@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service import languages
-from service.decision import Decision, Match, ShownNotice
+from service.decision import Decision, Match, ShownNotice, Superseded
 from service.inputs import Article, Reader
 from service.model import Notice, Rule
 from service.ruleset import Ruleset
@@ -105,14 +105,18 @@ class Engine:
             if rule.rule.id not in matches and rule.rule.effective.holds(at) and rule.fits(article):
                 matches[rule.rule.id] = match
         ordered = tuple(sorted(matches.values(), key=lambda m: m.rule))
+        shown, superseded = self._notices(ordered)
         return Decision(
             ruleset=self.hash,
             at=at,
             reader=reader.location,
             languages=reader.languages,
-            notices=self._notices(ordered, article, reader),
+            notices=tuple(_shown(n, rules, article, reader) for n, rules in shown),
+            # Effects of every matched rule apply, also those whose notice was superseded:
+            # a replaced text does not make sharing any safer.
             effects=tuple(sorted({e for m in ordered for e in self.ruleset.rules[m.rule].effects})),
             matches=ordered,
+            superseded=superseded,
         )
 
     def _candidates(self, article: Article, reader: Reader) -> Iterable[tuple[CompiledRule, Match]]:
@@ -138,13 +142,21 @@ class Engine:
                         yield rule, Match(rule.rule.id, "language", code=candidate)
 
     def _notices(
-        self, matches: tuple[Match, ...], article: Article, reader: Reader
-    ) -> tuple[ShownNotice, ...]:
+        self, matches: tuple[Match, ...]
+    ) -> tuple[list[tuple[Notice, tuple[str, ...]]], tuple[Superseded, ...]]:
+        """Notices to show in display order with their rules, and those superseded."""
         by_notice: dict[str, list[str]] = defaultdict(list)
         for match in matches:
             by_notice[self.ruleset.rules[match.rule].notice].append(match.rule)
         notices = sorted((self.ruleset.notices[n] for n in by_notice), key=lambda n: n.rank)
-        return tuple(_shown(n, tuple(by_notice[n.id]), article, reader) for n in notices)
+        superseded_by = {old: n.id for n in reversed(notices) for old in n.supersedes if old in by_notice}
+        shown = [(n, tuple(by_notice[n.id])) for n in notices if n.id not in superseded_by]
+        superseded = tuple(
+            Superseded(n.id, superseded_by[n.id], tuple(by_notice[n.id]))
+            for n in notices
+            if n.id in superseded_by
+        )
+        return shown, superseded
 
 
 def _shown(notice: Notice, rules: tuple[str, ...], article: Article, reader: Reader) -> ShownNotice:

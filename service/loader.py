@@ -20,7 +20,7 @@ from ruamel.yaml.events import AliasEvent
 
 from service.model import RuleFile
 from service.problems import Problem, RulesetInvalid
-from service.ruleset import Ruleset, SourcedCase, SourceFile
+from service.ruleset import Origin, Ruleset, SourcedCase, SourceFile
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -70,7 +70,20 @@ def load_ruleset(directory: Path) -> Ruleset:
             for i, case in enumerate(p.model.cases)
         ),
         files=tuple(files),
+        origins=_origins(parsed),
     )
+
+
+def _origins(parsed: Sequence[Parsed]) -> dict[tuple[str, str], Origin]:
+    origins = {}
+    for p in parsed:
+        for section in ("regions", "notices", "rules"):
+            for i, item in enumerate(getattr(p.model, section)):
+                node = p.tree[section][i]
+                keys = {str(k): (node.lc.key(k)[0] + 1, node.lc.key(k)[1] + 1) for k in node}
+                line, column = position(p.tree, (section, i))
+                origins[section, item.id] = Origin(p.name, line, column, keys)
+    return origins
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -322,7 +335,14 @@ def cross_check(parsed: Sequence[Parsed]) -> list[Problem]:
                     if notice_id not in notices:
                         loc = ("cases", i, "expect", field, j)
                         problems.append(_unknown(p, loc, "notice", notice_id, notices))
-    problems += _cycles(parsed, regions)
+        for i, notice in enumerate(p.model.notices):
+            for j, other in enumerate(notice.supersedes):
+                if other not in notices:
+                    problems.append(_unknown(p, ("notices", i, "supersedes", j), "notice", other, notices))
+    includes = {r.id: r.include for r in regions.values()}
+    supersedes = {n.id: n.supersedes for p in parsed for n in p.model.notices}
+    problems += _cycles(parsed, "regions", "include", includes, "region-cycle", "includes itself")
+    problems += _cycles(parsed, "notices", "supersedes", supersedes, "supersede-cycle", "supersedes itself")
     return problems
 
 
@@ -332,29 +352,26 @@ def _unknown(p: Parsed, loc: Loc, kind: str, name: str, known: Any) -> Problem:
     return p.problem(loc, f"unknown-{kind}", f"unknown {kind} {name!r}{hint}")
 
 
-def _cycles(parsed: Sequence[Parsed], regions: dict[str, Any]) -> list[Problem]:
+def _cycles(
+    parsed: Sequence[Parsed], section: str, key: str, graph: dict[str, Any], code: str, verb: str
+) -> list[Problem]:
     problems: list[Problem] = []
     for p in parsed:
-        for i, region in enumerate(p.model.regions):
-            path = _cycle_from(region.id, regions)
+        for i, item in enumerate(getattr(p.model, section)):
+            path = _cycle_from(item.id, graph)
             if path:
-                problems.append(
-                    p.problem(
-                        ("regions", i, "include"),
-                        "region-cycle",
-                        f"region {region.id!r} includes itself: {' -> '.join(path)}",
-                    )
-                )
+                message = f"{section[:-1]} {item.id!r} {verb}: {' -> '.join(path)}"
+                problems.append(p.problem((section, i, key), code, message))
     return problems
 
 
-def _cycle_from(start: str, regions: dict[str, Any]) -> list[str]:
-    """The include path from `start` back to itself, or [] if there is none."""
+def _cycle_from(start: str, graph: dict[str, Any]) -> list[str]:
+    """The path from `start` back to itself through `graph` (id -> ids), or [] if there is none."""
     stack: list[tuple[str, list[str]]] = [(start, [start])]
     visited: set[str] = set()
     while stack:
         current, path = stack.pop()
-        for child in regions[current].include if current in regions else ():
+        for child in graph.get(current, ()):
             if child == start:
                 return [*path, child]
             if child not in visited:

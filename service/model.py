@@ -18,6 +18,7 @@ from pydantic import (
 
 from service import iso
 from service.inputs import Article, Location, Reader
+from service.network import parse_ip
 
 
 class Strict(BaseModel):
@@ -49,6 +50,10 @@ def _subdivision(code: str) -> str:
     if problem := iso.subdivision_problem(code):
         raise ValueError(problem)
     return code
+
+
+def _ip(text: str) -> str:
+    return str(parse_ip(text))
 
 
 def to_utc(value: Any) -> Any:
@@ -146,6 +151,8 @@ class Notice(Strict):
     placement: Placement = "top"
     default_language: LanguageTag
     texts: dict[LanguageTag, NoticeText] = Field(min_length=1)
+    # When this notice and one of these apply to the same reader, only this one is shown.
+    supersedes: Identifiers = ()
 
     @model_validator(mode="after")
     def _default_language_has_text(self) -> Notice:
@@ -259,16 +266,32 @@ class ArticleFields(Strict):
 
 
 class CaseReader(Strict):
+    """A test case's reader: explicit codes, or an `ip` looked up in the configured GeoIP data."""
+
+    ip: Annotated[str, StringConstraints(max_length=100), AfterValidator(_ip)] | None = None
     country: CountryCode | None = None
     subdivision: SubdivisionCode | None = None
     anonymized: bool = False
     languages: LanguageTags = ()
 
-    def to_reader(self) -> Reader:
-        known = self.country is not None or self.subdivision is not None
-        location = Location(
-            self.country, self.subdivision, "explicit" if known else "unknown", self.anonymized
-        )
+    @model_validator(mode="after")
+    def _ip_or_codes(self) -> CaseReader:
+        if self.ip is not None and (self.country or self.subdivision):
+            raise ValueError("give either ip or country/subdivision, not both")
+        return self
+
+    def to_reader(self, located: Location | None = None) -> Reader:
+        """The reader; `located` is where `ip` was found (the caller looks it up)."""
+        if located is not None:
+            location = Location(
+                located.country, located.subdivision, located.source, located.anonymized or self.anonymized
+            )
+        else:
+            known = self.country is not None or self.subdivision is not None
+            country = self.country or (self.subdivision.split("-", 1)[0] if self.subdivision else None)
+            location = Location(
+                country, self.subdivision, "explicit" if known else "unknown", self.anonymized
+            )
         return Reader(location, self.languages)
 
 

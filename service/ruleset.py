@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
@@ -99,6 +99,21 @@ class SourceFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an item is defined: its file and position, and the position of each of its keys."""
+
+    file: str
+    line: int
+    column: int
+    keys: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, key: str | None = None) -> tuple[str, int, int]:
+        """file, line, column of `key` in this item (of the item itself if it has no such key)."""
+        line, column = self.keys.get(key, (self.line, self.column)) if key else (self.line, self.column)
+        return self.file, line, column
+
+
+@dataclass(frozen=True, slots=True)
 class SourcedCase:
     case: Case
     file: str
@@ -115,6 +130,8 @@ class Ruleset:
     areas: Mapping[str, Area]
     cases: tuple[SourcedCase, ...] = ()
     files: tuple[SourceFile, ...] = ()
+    # (section, id) -> where it is defined; empty for a ruleset rebuilt from its canonical form.
+    origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -124,6 +141,7 @@ class Ruleset:
         rules: list[Rule],
         cases: tuple[SourcedCase, ...] = (),
         files: tuple[SourceFile, ...] = (),
+        origins: Mapping[tuple[str, str], Origin] | None = None,
     ) -> Ruleset:
         by_id_regions = {r.id: r for r in sorted(regions, key=lambda r: r.id)}
         return cls(
@@ -133,12 +151,17 @@ class Ruleset:
             areas=MappingProxyType(expand_all(by_id_regions)),
             cases=cases,
             files=files,
+            origins=MappingProxyType(dict(origins or {})),
         )
 
     def canonical(self) -> dict[str, Any]:
-        """The rules as data, independent of file layout, order and formatting."""
+        """The rules as data, independent of file layout, order and formatting. Defaults are
+        left out, so adding an optional key to the rule language keeps every existing hash."""
         return {
-            kind: [_sorted_sets(item.model_dump(mode="json", by_alias=True)) for item in items.values()]
+            kind: [
+                _sorted_sets(item.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+                for item in items.values()
+            ]
             for kind, items in (
                 ("regions", self.regions),
                 ("notices", self.notices),
@@ -164,4 +187,3 @@ class Ruleset:
             [Notice.model_validate(n) for n in data["notices"]],
             [Rule.model_validate(r) for r in data["rules"]],
         )
-

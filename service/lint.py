@@ -1,0 +1,120 @@
+"""Warnings about a valid ruleset: rules that cannot fire, duplicates, and unused parts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import combinations
+
+from service.languages import fallbacks
+from service.model import Period, Rule
+from service.problems import Problem
+from service.ruleset import Ruleset
+
+
+def lint(ruleset: Ruleset, now: datetime) -> list[Problem]:
+    """Every warning for `ruleset` at instant `now`, sorted by position."""
+    warnings = [
+        *_missing_texts(ruleset),
+        *_ended(ruleset, now),
+        *_never_match(ruleset),
+        *_duplicates(ruleset),
+        *_unused(ruleset),
+    ]
+    return sorted(warnings)
+
+
+def _warn(ruleset: Ruleset, section: str, item_id: str, key: str | None, code: str, message: str) -> Problem:
+    origin = ruleset.origins.get((section, item_id))
+    file, line, column = origin.at(key) if origin else ("<ruleset>", 1, 1)
+    return Problem(file, line, column, code, message, "warning")
+
+
+def _missing_texts(ruleset: Ruleset) -> list[Problem]:
+    found = []
+    for rule in ruleset.rules.values():
+        notice = ruleset.notices[rule.notice]
+        missing = [t for t in rule.reader.languages if not any(c in notice.texts for c in fallbacks(t))]
+        if missing:
+            message = (
+                f"rule {rule.id!r} shows notice {notice.id!r} to readers who prefer {missing}, "
+                f"but the notice has no text in {'that language' if len(missing) == 1 else 'those languages'}"
+            )
+            found.append(_warn(ruleset, "rules", rule.id, "reader", "missing-text", message))
+    return found
+
+
+def _ended(ruleset: Ruleset, now: datetime) -> list[Problem]:
+    return [
+        _warn(
+            ruleset,
+            "rules",
+            rule.id,
+            "effective",
+            "ended",
+            f"rule {rule.id!r} ended on {rule.effective.until.isoformat()}; remove it or extend it",
+        )
+        for rule in ruleset.rules.values()
+        if rule.effective.until is not None and rule.effective.until <= now
+    ]
+
+
+def _never_match(ruleset: Ruleset) -> list[Problem]:
+    found = []
+    for rule in ruleset.rules.values():
+        period = rule.effective
+        if period.start is not None and period.until is not None and period.until <= period.start:
+            message = f"rule {rule.id!r} can never match: `until` is not after `from`"
+            found.append(_warn(ruleset, "rules", rule.id, "effective", "never-matches", message))
+        r = rule.reader
+        empty = [region for region in r.regions if ruleset.areas[region].empty]
+        other_paths = r.languages or "show" in (r.unknown_location, r.anonymized)
+        if empty and len(empty) == len(r.regions) and not other_paths:
+            message = f"rule {rule.id!r} can never match: its regions {empty} are empty after exclusions"
+            found.append(_warn(ruleset, "rules", rule.id, "reader", "never-matches", message))
+    return found
+
+
+def _overlap(a: Period, b: Period) -> bool:
+    return (a.until is None or b.start is None or b.start < a.until) and (
+        b.until is None or a.start is None or a.start < b.until
+    )
+
+
+def _same_readers(a: Rule, b: Rule) -> bool:
+    return a.notice == b.notice and a.article == b.article and a.reader == b.reader
+
+
+def _duplicates(ruleset: Ruleset) -> list[Problem]:
+    return [
+        _warn(
+            ruleset,
+            "rules",
+            second.id,
+            "id",
+            "duplicate-rule",
+            f"rules {first.id!r} and {second.id!r} give notice {first.notice!r} to the same readers "
+            "in overlapping periods",
+        )
+        for first, second in combinations(ruleset.rules.values(), 2)
+        if _same_readers(first, second) and _overlap(first.effective, second.effective)
+    ]
+
+
+def _unused(ruleset: Ruleset) -> list[Problem]:
+    used_notices = {rule.notice for rule in ruleset.rules.values()}
+    used_regions: set[str] = set()
+    pending = [region for rule in ruleset.rules.values() for region in rule.reader.regions]
+    while pending:
+        region = pending.pop()
+        if region not in used_regions:
+            used_regions.add(region)
+            pending += ruleset.regions[region].include
+    return [
+        _warn(ruleset, "notices", n, "id", "unused-notice", f"notice {n!r} is not used by any rule")
+        for n in ruleset.notices
+        if n not in used_notices
+    ] + [
+        _warn(ruleset, "regions", r, "id", "unused-region", f"region {r!r} is not used by any rule")
+        for r in ruleset.regions
+        if r not in used_regions
+    ]
