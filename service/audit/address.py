@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from functools import lru_cache
 from typing import Literal
 
 AddressMode = Literal["network", "full", "hash", "none"]
-IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 
 
@@ -22,6 +22,11 @@ def reduce_address(address: str | None, mode: AddressMode, key: bytes | None = N
         if not key:
             raise ValueError("hashing addresses needs a key (HERALD_AUDIT_ADDRESS_KEY)")
         return "hmac-sha256:" + hmac.new(key, address.encode(), hashlib.sha256).hexdigest()
-    ip = ipaddress.ip_address(address)
-    prefix = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    if "." in address and ":" not in address:  # IPv4, as the service prints it: a.b.c.d
+        return address.rpartition(".")[0] + ".0/24"
+    return _network6(address)
+
+
+@lru_cache(maxsize=4096)
+def _network6(address: str) -> str:
+    return str(ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False))

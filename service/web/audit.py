@@ -42,7 +42,7 @@ def summary() -> Response:
         bounds["from"],
         bounds["to"],
         by_subdivision=by_subdivision,
-        processes=1,
+        threads=1,
     )
     body = {"from": bounds["from"], "to": bounds["to"], "rows": as_json(rows, by_subdivision)}
     return Response(orjson.dumps(body), mimetype="application/json")
