@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli import audit, geo, rules, serve
+from service.cli import audit, explain, geo, rules, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,5 +12,12 @@ def main() -> None:
     """Herald decides which legal notices a reader must see for an article, given where the reader is."""
 
 
-for command in (serve.serve, serve.settings_command, rules.rules, geo.geo, audit.audit):
+for command in (
+    serve.serve,
+    serve.settings_command,
+    rules.rules,
+    explain.explain_command,
+    geo.geo,
+    audit.audit,
+):
     main.add_command(command)

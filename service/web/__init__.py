@@ -15,7 +15,7 @@ from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import audit, decisions, problems, status
+from service.web import audit, decisions, explain, problems, status
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
 
 log = logging.getLogger("herald")
@@ -58,6 +58,7 @@ def create_app(
     problems.install(app)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(explain.bp)
     if settings.audit_http:
         app.register_blueprint(audit.bp)
     return app

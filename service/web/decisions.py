@@ -23,17 +23,17 @@ M = TypeVar("M", bound=BaseModel)
 @bp.post("/v1/decisions")
 def decide_one() -> Response:
     rt = runtime()
-    body = _parse(DecisionRequest)
+    body = parse(DecisionRequest)
     reader, address = locate(body.reader, request, rt)
     engine = rt.engine  # one ruleset for the whole request, even if a reload happens meanwhile
     decision = engine.decide(body.article.to_article(), reader, body.at or rt.clock())
-    return _json(_answer(rt, body.article, decision, address))
+    return json_response(_answer(rt, body.article, decision, address))
 
 
 @bp.post("/v1/decisions/batch")
 def decide_batch() -> Response:
     rt = runtime()
-    body = _parse(BatchRequest)
+    body = parse(BatchRequest)
     if len(body.articles) > rt.settings.max_batch:
         raise ApiProblem(
             413,
@@ -47,7 +47,9 @@ def decide_batch() -> Response:
         _answer(rt, article, engine.decide(article.to_article(), reader, at), address)
         for article in body.articles
     ]
-    return _json({"reader": _location(reader.location), "ruleset": engine.hash, "decisions": decisions})
+    return json_response(
+        {"reader": _location(reader.location), "ruleset": engine.hash, "decisions": decisions}
+    )
 
 
 @bp.get("/v1/decisions")
@@ -68,10 +70,10 @@ def decide_get() -> Response:
     rt = runtime()
     reader, address = locate(None, request, rt)
     decision = rt.engine.decide(parsed.article.to_article(), reader, parsed.at or rt.clock())
-    return _json(_answer(rt, parsed.article, decision, address))
+    return json_response(_answer(rt, parsed.article, decision, address))
 
 
-def _parse(model: type[M]) -> M:
+def parse(model: type[M]) -> M:
     """The request body as `model`: 415 unless JSON, 400 if malformed, 422 if it breaks the contract."""
     if not request.is_json:
         raise ApiProblem(
@@ -88,8 +90,12 @@ def _parse(model: type[M]) -> M:
 def _answer(rt: Runtime, article: ArticleFields, decision: Decision, address: str | None) -> dict[str, Any]:
     decision_id = rt.new_id()
     rt.log_decision(Answered(decision_id, article.to_article(), decision, address))
+    return {"decision_id": decision_id, **render(decision)}
+
+
+def render(decision: Decision) -> dict[str, Any]:
+    """The decision as the API shows it (without its id)."""
     return {
-        "decision_id": decision_id,
         "ruleset": decision.ruleset,
         "at": decision.at.isoformat().replace("+00:00", "Z"),
         "reader": _location(decision.reader),
@@ -107,6 +113,7 @@ def _answer(rt: Runtime, article: ArticleFields, decision: Decision, address: st
             for n in decision.notices
         ],
         "effects": list(decision.effects),
+        "superseded": [{"id": s.id, "by": s.by, "rules": list(s.rules)} for s in decision.superseded],
     }
 
 
@@ -119,6 +126,5 @@ def _location(location: Location) -> dict[str, Any]:
     }
 
 
-def _json(body: dict[str, Any], status: int = 200) -> Response:
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
-

@@ -62,6 +62,14 @@ class NoticeOut(Contract):
     rules: list[str]
 
 
+class SupersededOut(Contract):
+    """A notice that applied but is replaced by a stricter one that is shown (`by`)."""
+
+    id: str
+    by: str
+    rules: list[str]
+
+
 class DecisionOut(Contract):
     decision_id: str
     ruleset: str
@@ -69,6 +77,32 @@ class DecisionOut(Contract):
     reader: ReaderOut
     notices: list[NoticeOut]
     effects: list[str]
+    superseded: list[SupersededOut]
+
+
+class CheckOut(Contract):
+    condition: str
+    held: bool
+    detail: str
+
+
+class VerdictOut(Contract):
+    rule: str
+    notice: str
+    applies: bool
+    checks: list[CheckOut]
+
+
+class ExplanationOut(Contract):
+    """A decision (not logged, no id) and why each rule did or did not apply."""
+
+    ruleset: str
+    at: str
+    reader: ReaderOut
+    notices: list[NoticeOut]
+    effects: list[str]
+    superseded: list[SupersededOut]
+    rules: list[VerdictOut]
 
 
 class BatchOut(Contract):

@@ -1,0 +1,27 @@
+"""POST /v1/explain: the decision for one article and reader, and why each rule did or did not apply."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, Response, request
+
+from service.explain import explain
+from service.web.decisions import json_response, parse, render
+from service.web.locate import locate
+from service.web.runtime import runtime
+from service.web.schemas import DecisionRequest
+
+bp = Blueprint("explain", __name__)
+
+
+@bp.post("/v1/explain")
+def explain_one() -> Response:
+    """Same body as /v1/decisions. A preview, not a page view: nothing is written to the audit log."""
+    rt = runtime()
+    body = parse(DecisionRequest)
+    reader, _ = locate(body.reader, request, rt)
+    explanation = explain(rt.engine, body.article.to_article(), reader, body.at or rt.clock())
+    return json_response(
+        {**render(explanation.decision), "rules": [asdict(verdict) for verdict in explanation.verdicts]}
+    )
