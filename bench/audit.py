@@ -191,14 +191,16 @@ def summary_speed(work: Path, total: int, files: int = 10, block: int = 20_000) 
     size = sum(p.stat().st_size for p in directory.iterdir())
     took = time.monotonic() - started
     print(f"audit_summary_generated: {expected_decisions} records, {size / 1e9:.2f} GB in {took:.0f} s")
-    started = time.monotonic()
-    rows = summarize([directory])
-    elapsed = time.monotonic() - started
-    decisions = sum(r.decisions for r in rows.values())
-    shown = sum(r.notices["rferl-undesirable"] for r in rows.values())
-    assert (decisions, shown) == (expected_decisions, expected_shown), (decisions, shown)
-    print(f"audit_summary_seconds: {elapsed:.1f}")
-    print(f"audit_summary_records_per_s: {decisions / elapsed:.0f}")
+    times = []
+    for _ in range(3):  # the first run also competes with the kernel writing the files out
+        started = time.monotonic()
+        rows = summarize([directory])
+        times.append(time.monotonic() - started)
+        decisions = sum(r.decisions for r in rows.values())
+        shown = sum(r.notices["rferl-undesirable"] for r in rows.values())
+        assert (decisions, shown) == (expected_decisions, expected_shown), (decisions, shown)
+    print(f"audit_summary_seconds: {' '.join(f'{t:.1f}' for t in times)} (median taken)")
+    print(f"audit_summary_records_per_s: {expected_decisions / statistics.median(times):.0f}")
 
 
 def main() -> None:

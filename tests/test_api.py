@@ -301,3 +301,26 @@ def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settin
         client, {"article": RFERL}, headers={"CF-IPCountry": "RU"}, environ_base={"REMOTE_ADDR": "8.8.8.8"}
     )
     assert (body["reader"]["country"], body["reader"]["source"]) == ("US", "geoip")
+
+
+def test_explain_says_why_and_is_not_logged(client: FlaskClient, logged: list[Answered]) -> None:
+    response = client.post(
+        "/v1/explain",
+        json={"article": RFERL, "reader": {"country": "RU", "subdivision": "UA-43"}, "at": "2025-01-01"},
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [n["id"] for n in body["notices"]] == [NOTICE]
+    (verdict,) = body["rules"]
+    assert verdict["applies"] is True
+    reader_check = next(c for c in verdict["checks"] if c["condition"] == "reader")
+    assert reader_check["held"] is True
+    assert "in region russia-controlled-ukraine > subdivision UA-43" in reader_check["detail"]
+    assert logged == []
+
+
+def test_explain_validates_like_decisions(client: FlaskClient) -> None:
+    response = client.post("/v1/explain", json={"article": {}})
+    assert (
+        response.status_code == 422 and response.get_json()["errors"][0]["location"] == "/article/publisher"
+    )

@@ -718,3 +718,47 @@ def test_engine_agrees_with_reference(
         expected = reference(ruleset, art, who, at)
         event(f"rules matched: {min(len(expected['rules']), 2)}")
         assert observed(engine.decide(art, who, at)) == expected
+
+
+# ---- supersession --------------------------------------------------------------------------
+
+SUPERSEDING = engine_from_yaml(
+    """
+    regions:
+      - {id: russia, countries: [RU]}
+      - {id: crimea, subdivisions: [UA-43]}
+    notices:
+      - {id: general, severity: legal, default_language: en, texts: {en: {title: G, body: g}}}
+      - id: strict
+        severity: legal
+        default_language: en
+        texts: {en: {title: S, body: s}}
+        supersedes: [general]
+    rules:
+      - {id: everywhere, notice: general, reader: {regions: [russia, crimea]}, effects: [discourage_sharing]}
+      - {id: crimea-only, notice: strict, reader: {regions: [crimea]}, effects: [hide_comments]}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("who", "shown", "superseded", "effects"),
+    [
+        (reader("RU"), ["general"], [], ["discourage_sharing"]),
+        (
+            reader("UA", "UA-43"),
+            ["strict"],
+            [("general", "strict", ("everywhere",))],
+            ["discourage_sharing", "hide_comments"],
+        ),
+        (reader("US"), [], [], []),
+    ],
+)
+def test_a_superseding_notice_replaces_the_general_one(
+    who: Reader, shown: list[str], superseded: list[tuple[str, str, tuple[str, ...]]], effects: list[str]
+) -> None:
+    decision = SUPERSEDING.decide(article("any"), who, AT)
+    assert [n.id for n in decision.notices] == shown
+    assert [(s.id, s.by, s.rules) for s in decision.superseded] == superseded
+    assert list(decision.effects) == effects
+    assert set(decision.rules) >= {r for _, _, rules in superseded for r in rules}

@@ -288,6 +288,29 @@ BROKEN: list[tuple[str, dict[str, str], list[str]]] = [
             "[unknown-notice]"
         ],
     ),
+    (
+        "supersedes an unknown notice",
+        {"r.yaml": NOTICE + "    supersedes: [undesireable]\n"},
+        [
+            "rules/r.yaml:7:18: error: unknown notice 'undesireable'; "
+            "did you mean 'undesirable'? [unknown-notice]"
+        ],
+    ),
+    (
+        "notices that supersede each other",
+        {
+            "r.yaml": NOTICE
+            + "    supersedes: [other]\n"
+            + NOTICE.replace("notices:\n", "").replace("id: undesirable", "id: other")
+            + "    supersedes: [undesirable]\n"
+        },
+        [
+            "rules/r.yaml:7:17: error: notice 'undesirable' supersedes itself: undesirable -> other -> "
+            "undesirable [supersede-cycle]",
+            "rules/r.yaml:13:17: error: notice 'other' supersedes itself: other -> undesirable -> other "
+            "[supersede-cycle]",
+        ],
+    ),
 ]
 
 
