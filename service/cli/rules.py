@@ -12,6 +12,7 @@ import click
 from service import geo as geoip
 from service.cases import CaseResult, Locate, coverage, run_cases
 from service.cli import common
+from service.cli.diff import diff
 from service.engine import Engine
 from service.inputs import Location
 from service.lint import lint
@@ -130,3 +131,5 @@ def _geo_locate() -> Locate:
 
     return locate
 
+
+rules.add_command(diff)
