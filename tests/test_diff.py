@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 OLD, NEW = HERE / "rulefiles" / "diff" / "old", HERE / "rulefiles" / "diff" / "new"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 # Read before the autouse fixture in conftest.py strips every HERALD_* variable from the environment.
-UPDATE_GOLDEN = bool(os.environ.get("HERALD_UPDATE_GOLDEN"))
+UPDATE_GOLDEN = bool(os.environ.get("UPDATE_GOLDEN"))
 
 REGIONS = """
 regions:
@@ -322,7 +322,7 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_golden_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole text for tests/rulefiles/diff/{old,new}. Set HERALD_UPDATE_GOLDEN=1 to rewrite the
+    """The whole text for tests/rulefiles/diff/{old,new}. Set UPDATE_GOLDEN=1 to rewrite the
     file, then review its diff: it is what editors paste into reviews."""
     golden = HERE / "golden" / "diff.txt"
     monkeypatch.chdir(HERE)

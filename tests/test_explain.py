@@ -47,12 +47,40 @@ AT = utc("2025-01-01")
     ("article", "who", "at", "rule", "applies", "detail"),
     [
         (NEWS, reader("RU", "RU-SPE"), AT, "watched-news", True, "in region watched > russia > country RU"),
-        (NEWS, reader("RU", "UA-43"), AT, "watched-news", True, "in region watched > occupied > subdivision UA-43"),
-        (NEWS, reader("RU", "RU-MOW"), AT, "watched-news", False, "reader RU/RU-MOW (explicit): not in region"),
+        (
+            NEWS,
+            reader("RU", "UA-43"),
+            AT,
+            "watched-news",
+            True,
+            "in region watched > occupied > subdivision UA-43",
+        ),
+        (
+            NEWS,
+            reader("RU", "RU-MOW"),
+            AT,
+            "watched-news",
+            False,
+            "reader RU/RU-MOW (explicit): not in region",
+        ),
         (NEWS, reader("US"), AT, "watched-news", False, "reader US (explicit): not in region ['watched']"),
-        (NEWS, reader("RU"), utc("2024-02-19T23:59:59"), "watched-news", False, "is before the rule takes effect"),
+        (
+            NEWS,
+            reader("RU"),
+            utc("2024-02-19T23:59:59"),
+            "watched-news",
+            False,
+            "is before the rule takes effect",
+        ),
         (NEWS, reader("RU"), utc("2026-01-01"), "watched-news", False, "is after the rule ended"),
-        (Article("rferl", section="sport"), reader("RU"), AT, "watched-news", False, "'sport' is not one of ['news']"),
+        (
+            Article("rferl", section="sport"),
+            reader("RU"),
+            AT,
+            "watched-news",
+            False,
+            "'sport' is not one of ['news']",
+        ),
         (
             Article("rferl", section="news", tags=frozenset({"satire"})),
             reader("RU"),
@@ -65,9 +93,7 @@ AT = utc("2025-01-01")
         (NEWS, reader("US", None, "de"), AT, "by-language", False, "prefers none of ['ru']"),
     ],
 )
-def test_verdicts(
-    article: Article, who: Reader, at: datetime, rule: str, applies: bool, detail: str
-) -> None:
+def test_verdicts(article: Article, who: Reader, at: datetime, rule: str, applies: bool, detail: str) -> None:
     explanation = explain(engine_from_yaml(RULES), article, who, at)
     (verdict,) = [v for v in explanation.verdicts if v.rule == rule]
     assert verdict.applies is applies
@@ -77,7 +103,10 @@ def test_verdicts(
 
 def test_rules_that_apply_come_first() -> None:
     explanation = explain(engine_from_yaml(RULES), NEWS, reader("US", None, "ru"), AT)
-    assert [(v.rule, v.applies) for v in explanation.verdicts] == [("by-language", True), ("watched-news", False)]
+    assert [(v.rule, v.applies) for v in explanation.verdicts] == [
+        ("by-language", True),
+        ("watched-news", False),
+    ]
     assert [c.condition for c in explanation.verdicts[1].failed] == ["reader"]
 
 

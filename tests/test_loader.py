@@ -405,13 +405,13 @@ def test_problem_as_dict() -> None:
 
 
 def test_golden_error_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole output for a broken directory. Set HERALD_UPDATE_GOLDEN=1 to rewrite the file,
+    """The whole output for a broken directory. Set UPDATE_GOLDEN=1 to rewrite the file,
     then review the diff: a reworded message is a change editors will see."""
     golden = HERE / "golden" / "broken.txt"
     monkeypatch.chdir(HERE / "rulefiles")
     with pytest.raises(RulesetInvalid) as caught:
         load_ruleset(Path("broken"))
     output = str(caught.value) + "\n"
-    if os.environ.get("HERALD_UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(output, encoding="utf-8")
     assert output == golden.read_text(encoding="utf-8")
