@@ -232,7 +232,9 @@ def test_http_decision_record_with_its_explanation(settings: Settings) -> None:
         }
     ]
     (rule,) = explanation["rules"]
-    assert rule["matched"] and rule["in_effect"] and rule["article_fits"]
+    assert rule["rule"] == "rferl-undesirable-russia" and rule["applies"] is True
+    reader_check = next(c for c in rule["checks"] if c["condition"] == "reader")
+    assert "in region russia-controlled-ukraine > subdivision UA-43" in reader_check["detail"]
     missing = client.get("/v1/audit/decisions/0190d5d0-0000-7000-8000-000000000000")
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
     runtime(app).audit.stopped()
