@@ -57,6 +57,17 @@ class Settings(BaseSettings):
         False,
         description="1: serve /v1/audit/* to anyone who can reach the service (until authentication exists).",
     )
+    reload_interval: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between checks of the rules directory for changes (0: never; "
+        "SIGHUP and POST /v1/ruleset/reload still work).",
+    )
+    admin_http: bool = Field(
+        False,
+        description="1: serve POST /v1/ruleset/reload to anyone who can reach the service "
+        "(until authentication exists).",
+    )
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_networks)] = Field(
         (),
         description="CIDRs of proxies whose X-Forwarded-For and country header are believed "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -9,8 +10,13 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
+from service.loader import load_ruleset
+from service.problems import RulesetInvalid
+from service.ruleset import Ruleset
 from service.web import create_app
 from service.web.runtime import runtime
+
+log = logging.getLogger("herald")
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -23,25 +29,40 @@ def worker_exit(server: Any, worker: Any) -> None:
 class HeraldServer(BaseApplication):  # type: ignore[misc]
     """Gunicorn with its options given in code, not read from a config file or argv."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, options: dict[str, Any], ruleset: Ruleset) -> None:
         self.settings = settings
         self.options = options
+        self.last_good = ruleset
         super().__init__()
 
     def load_config(self) -> None:
+        """In the master, at start and on SIGHUP (gunicorn then restarts the workers gracefully)."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self._refresh_rules()
+
+    def _refresh_rules(self) -> None:
+        """New workers start on the last good ruleset: a broken change must not stop them booting."""
+        try:
+            self.last_good = load_ruleset(self.settings.rules_dir)
+        except RulesetInvalid as invalid:
+            log.error("rules rejected, workers keep %s:\n%s", self.last_good.hash, invalid)
 
     def load(self) -> Flask:
-        # Called in each worker after the fork: every worker opens its own files and readers.
-        return create_app(self.settings)
+        # Called in each worker after the fork: every worker opens its own files and readers,
+        # and watches the rules directory itself.
+        app = create_app(self.settings, ruleset=self.last_good)
+        reloader = runtime(app).reloader
+        if reloader is not None:
+            reloader.start()
+        return app
 
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+def serve(settings: Settings, ruleset: Ruleset, host: str, port: int, workers: int, threads: int) -> None:
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
@@ -56,4 +77,4 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
         "control_socket_disable": True,  # one shared socket path would clash between servers
         "worker_exit": worker_exit,
     }
-    HeraldServer(settings, options).run()
+    HeraldServer(settings, options, ruleset).run()

@@ -15,7 +15,8 @@ from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import audit, decisions, explain, problems, status
+from service.web import admin, audit, decisions, explain, problems, status
+from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
 
 log = logging.getLogger("herald")
@@ -39,14 +40,19 @@ def create_app(
     log_decision: DecisionLogger | None = None,
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
+    ruleset: Ruleset | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
-    Without an injected `log_decision`, decisions and events go to the audit log of the settings."""
+    Without an injected `log_decision`, decisions and events go to the audit log of the settings.
+    A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
+    directory; the reloader then loads the directory at its first check."""
     settings = settings or Settings()
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
-    engine = Engine(_load_rules(settings, events))
+    if ruleset is not None:
+        events.ruleset_loaded(ruleset)
+    engine = Engine(ruleset or _load_rules(settings, events))
     geo, geo_error = open_geo(settings)
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -54,6 +60,9 @@ def create_app(
     rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
     rt.audit = events
     rt.log_decision = log_decision or _to_audit(events)
+    rt.reloader = Reloader(rt, settings.reload_interval)
+    if ruleset is None:
+        rt.reloader.seen = fingerprint(settings.rules_dir)
     app.extensions["herald"] = rt
     problems.install(app)
     app.register_blueprint(decisions.bp)
@@ -61,6 +70,8 @@ def create_app(
     app.register_blueprint(explain.bp)
     if settings.audit_http:
         app.register_blueprint(audit.bp)
+    if settings.admin_http:
+        app.register_blueprint(admin.bp)
     return app
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from flask import Flask, current_app
 
@@ -18,6 +18,9 @@ from service.decision import Decision
 from service.engine import Engine
 from service.geo import GeoDatabase
 from service.inputs import Article
+
+if TYPE_CHECKING:
+    from service.web.reload import Rejection, Reloader
 
 
 def new_decision_id() -> str:
@@ -62,6 +65,8 @@ class Runtime:
     log_decision: DecisionLogger = _discard
     pid: int = field(default_factory=os.getpid)
     audit: Events = field(default_factory=NoAudit)  # events: ruleset_loaded/_rejected, stopped
+    rejected: Rejection | None = None  # the last rules change that failed to load, while it stands
+    reloader: Reloader | None = None
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -117,6 +117,7 @@ class RulesetOut(Contract):
     counts: dict[str, int]
     files: list[dict[str, str]]
     geoip: dict[str, str] | None
+    rejected: dict[str, Any] | None = Field(None, description="The last rules change that failed to load.")
 
 
 class ProblemError(Contract):
@@ -140,3 +141,5 @@ class Health(Contract):
     reasons: list[str] = []
     ruleset: str | None = None
     geoip: dict[str, Any] | None = None
+    rejected: dict[str, Any] | None = None
+    worker: int | None = None

@@ -13,14 +13,14 @@ from service.web.runtime import runtime
 bp = Blueprint("status", __name__)
 
 
-def _json(body: dict[str, Any], status: int = 200) -> Response:
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process answers. Nothing else is checked: a load balancer restarts on failure."""
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @bp.get("/readyz")
@@ -33,15 +33,18 @@ def readyz() -> Response:
         "reasons": reasons,
         "ruleset": rt.engine.hash,
         "geoip": rt.geo.info() if rt.geo is not None else None,
+        # A rejected change does not make the service unready: it still serves the last good rules.
+        "rejected": rt.rejected.as_dict() if rt.rejected is not None else None,
+        "worker": rt.pid,
     }
-    return _json(body, 200 if not reasons else 503)
+    return json_response(body, 200 if not reasons else 503)
 
 
 @bp.get("/v1/ruleset")
 def ruleset() -> Response:
     rt = runtime()
     rules = rt.engine.ruleset
-    return _json(
+    return json_response(
         {
             "hash": rules.hash,
             "loaded_at": rt.loaded_at.isoformat().replace("+00:00", "Z"),
@@ -53,10 +56,11 @@ def ruleset() -> Response:
             },
             "files": [{"path": f.path, "sha256": f.sha256} for f in rules.files],
             "geoip": rt.geo.info() if rt.geo is not None else None,
+            "rejected": rt.rejected.as_dict() if rt.rejected is not None else None,
         }
     )
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return _json(openapi_document())
+    return json_response(openapi_document())

@@ -1,0 +1,119 @@
+"""Hot reload: notice a changed rules directory, load it off the request path, swap it in whole.
+
+A ruleset that fails to load is never served: the last good one stays, and the rejection is
+kept for /readyz and /v1/ruleset and written to the audit log (once per content)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from service.engine import Engine
+from service.loader import load_ruleset, rule_files
+from service.problems import Problem, RulesetInvalid
+from service.web.runtime import Runtime
+
+log = logging.getLogger("herald.reload")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """The last ruleset that failed to load: its problems, and a hash of the files as they were."""
+
+    files: str
+    at: datetime
+    problems: tuple[Problem, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "errors": [str(p) for p in self.problems],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # "loaded", "unchanged" or "rejected"
+    ruleset: str  # the hash served after the check
+    rejection: Rejection | None = None
+
+
+def fingerprint(directory: Path) -> str:
+    """sha256 over the rule files' names and contents: changes when any file changes."""
+    digest = hashlib.sha256()
+    try:
+        paths = rule_files(directory)
+    except RulesetInvalid:
+        return "missing"
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b"\0unreadable"
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + hashlib.sha256(data).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+class Reloader:
+    """Checks one worker's rules directory; `start()` polls it in a daemon thread."""
+
+    def __init__(self, rt: Runtime, interval: float) -> None:
+        self.rt = rt
+        self.directory = rt.settings.rules_dir
+        self.interval = interval
+        # None: the served ruleset may not be what is on disk (it may come from the master), so
+        # the first check loads the directory.
+        self.seen: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def check(self, force: bool = False) -> Outcome:
+        """Load the directory if its files changed since the last check (or always, with `force`)."""
+        with self._lock:
+            current = fingerprint(self.directory)
+            if current == self.seen and not force:
+                return Outcome("unchanged", self.rt.engine.hash, self.rt.rejected)
+            self.seen = current
+            try:
+                ruleset = load_ruleset(self.directory)
+            except RulesetInvalid as invalid:
+                return self._reject(current, invalid)
+            except OSError as error:  # a file vanished between listing and reading
+                problem = Problem(str(self.directory), 1, 1, "unreadable", str(error))
+                return self._reject(current, RulesetInvalid([problem]))
+            self.rt.rejected = None
+            old = self.rt.engine
+            if ruleset.hash == old.hash:
+                return Outcome("unchanged", old.hash)
+            engine = Engine(ruleset)  # compiled here, before the swap: requests never wait for it
+            self.rt.engine, self.rt.loaded_at = engine, self.rt.clock()  # requests in flight keep `old`
+            self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
+            log.info("rules reloaded: %s -> %s", old.hash, engine.hash)
+            return Outcome("loaded", engine.hash)
+
+    def _reject(self, files: str, invalid: RulesetInvalid) -> Outcome:
+        already = self.rt.rejected is not None and self.rt.rejected.files == files
+        if not already:
+            self.rt.rejected = Rejection(files, self.rt.clock(), tuple(invalid.problems))
+            self.rt.audit.ruleset_rejected([str(p) for p in invalid.problems])
+            log.warning("rules rejected, still serving %s:\n%s", self.rt.engine.hash, invalid)
+        return Outcome("rejected", self.rt.engine.hash, self.rt.rejected)
+
+    def start(self) -> None:
+        if self.interval > 0:
+            threading.Thread(target=self._poll, name="herald-reload", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # the poller must outlive any surprise; the next tick tries again
+                log.exception("rules check failed")

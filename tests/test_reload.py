@@ -1,0 +1,213 @@
+"""Hot reload: a valid change is swapped in whole, a broken one is never served."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.config import Settings
+from service.ruleset import Ruleset
+from service.web.runtime import runtime
+from tests.conftest import RULES
+from tests.test_serve import HERALD, free_port, request
+
+POLICY = Path("policies") / "rferl.yaml"
+RUSSIA_ONLY = ("regions: [russia, russia-controlled-ukraine]", "regions: [russia]")
+TYPO = ("regions: [russia, russia-controlled-ukraine]", "regions: [rusia]")
+
+
+class Recorded:
+    """The audit events a reload sends, kept in a list."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def ruleset_loaded(self, ruleset: Ruleset, previous: Ruleset | None = None) -> None:
+        self.events.append(("ruleset_loaded", (ruleset.hash, previous.hash if previous else None)))
+
+    def ruleset_rejected(self, errors: Sequence[str]) -> None:
+        self.events.append(("ruleset_rejected", list(errors)))
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+def edit(rules: Path, change: tuple[str, str]) -> None:
+    path = rules / POLICY
+    path.write_text(path.read_text().replace(*change))
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    shutil.copytree(RULES, tmp_path / "rules")
+    return tmp_path / "rules"
+
+
+@pytest.fixture
+def reloading(make_app: Callable[..., Flask], settings: Settings, rules: Path) -> tuple[Flask, Recorded]:
+    app = make_app(settings.model_copy(update={"rules_dir": rules, "admin_http": True}))
+    recorded = Recorded()
+    runtime(app).audit = recorded  # type: ignore[assignment]
+    return app, recorded
+
+
+def crimea(client: FlaskClient) -> dict[str, Any]:
+    response = client.post(
+        "/v1/decisions", json={"article": {"publisher": "rferl"}, "reader": {"subdivision": "UA-43"}}
+    )
+    assert response.status_code == 200
+    return dict(response.get_json())
+
+
+def test_nothing_changed_nothing_happens(reloading: tuple[Flask, Recorded]) -> None:
+    app, recorded = reloading
+    outcome = runtime(app).reloader.check()  # type: ignore[union-attr]
+    assert outcome.status == "unchanged" and recorded.events == []
+
+
+def test_a_valid_change_is_swapped_in(reloading: tuple[Flask, Recorded], rules: Path) -> None:
+    app, recorded = reloading
+    client = app.test_client()
+    before = crimea(client)
+    assert before["notices"]
+    edit(rules, RUSSIA_ONLY)
+    outcome = runtime(app).reloader.check()  # type: ignore[union-attr]
+    assert outcome.status == "loaded" and outcome.ruleset != before["ruleset"]
+    after = crimea(client)
+    assert after["ruleset"] == outcome.ruleset and after["notices"] == []
+    assert client.get("/v1/ruleset").get_json()["hash"] == outcome.ruleset
+    assert recorded.events == [("ruleset_loaded", (outcome.ruleset, before["ruleset"]))]
+
+
+def test_a_broken_change_is_rejected_and_the_old_rules_serve(
+    reloading: tuple[Flask, Recorded], rules: Path
+) -> None:
+    app, recorded = reloading
+    client = app.test_client()
+    old = crimea(client)["ruleset"]
+    edit(rules, TYPO)
+    reloader = runtime(app).reloader
+    assert reloader is not None
+    assert reloader.check().status == "rejected"
+    assert reloader.check().status == "unchanged"  # the same broken files are not tried again
+    assert crimea(client)["ruleset"] == old
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    rejected = ready.get_json()["rejected"]
+    assert (
+        rejected["errors"]
+        == [f"{rules / POLICY}:11:17: error: unknown region 'rusia'; did you mean 'russia'? [unknown-region]"]
+        or "unknown region 'rusia'" in rejected["errors"][0]
+    )
+    assert client.get("/v1/ruleset").get_json()["rejected"]["files"] == rejected["files"]
+    assert [kind for kind, _ in recorded.events] == ["ruleset_rejected"]
+    edit(rules, (TYPO[1], TYPO[0]))
+    assert reloader.check().status == "unchanged"  # back to the rules already served
+    assert client.get("/readyz").get_json()["rejected"] is None
+
+
+def test_reload_endpoint(reloading: tuple[Flask, Recorded], rules: Path) -> None:
+    app, _ = reloading
+    client = app.test_client()
+    assert client.post("/v1/ruleset/reload").get_json()["status"] == "unchanged"
+    edit(rules, TYPO)
+    response = client.post("/v1/ruleset/reload")
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
+    (error,) = response.get_json()["errors"]
+    assert error["location"].endswith("rferl.yaml:11:17") and error["type"] == "unknown-region"
+    edit(rules, (TYPO[1], RUSSIA_ONLY[1]))
+    body = client.post("/v1/ruleset/reload").get_json()
+    assert body["status"] == "loaded" and crimea(client)["ruleset"] == body["ruleset"]
+
+
+def test_reload_endpoint_is_off_by_default(client: FlaskClient) -> None:
+    assert client.post("/v1/ruleset/reload").status_code == 404
+
+
+# ---- in a real `herald serve` with two workers -----------------------------------------------
+
+
+@pytest.fixture
+def server(tmp_path: Path, rules: Path, city_db: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env |= {
+        "HERALD_GEOIP_DB": str(city_db),
+        "HERALD_RULES_DIR": str(rules),
+        "HERALD_AUDIT_DIR": str(tmp_path / "audit"),
+        "HERALD_RELOAD_INTERVAL": "0.2",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [str(HERALD), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    workers_seen(base, lambda body: True, minimum=2)
+    yield base, process
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+    log.close()
+
+
+def workers_seen(
+    base: str, wanted: Callable[[dict[str, Any]], bool], minimum: int = 2, seconds: float = 15
+) -> set[int]:
+    """Poll /readyz (answered by whichever worker) until `minimum` workers answered `wanted`."""
+    good: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            status, body = request(base + "/readyz")
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if status == 200 and wanted(body):
+            good.add(body["worker"])
+            if len(good) >= minimum:
+                return good
+        time.sleep(0.01)
+    pytest.fail(f"only workers {good} answered as wanted within {seconds} s")
+
+
+def decide_crimea(base: str) -> dict[str, Any]:
+    status, body = request(
+        base + "/v1/decisions", {"article": {"publisher": "rferl"}, "reader": {"subdivision": "UA-43"}}
+    )
+    assert status == 200, body
+    return body
+
+
+def test_every_worker_picks_up_a_valid_change(server: tuple[str, Any], rules: Path) -> None:
+    base, _ = server
+    old = decide_crimea(base)["ruleset"]
+    edit(rules, RUSSIA_ONLY)
+    workers_seen(base, lambda body: body["ruleset"] != old)
+    assert all(decide_crimea(base)["notices"] == [] for _ in range(10))
+
+
+def test_a_broken_change_under_load_changes_nothing(server: tuple[str, Any], rules: Path) -> None:
+    base, process = server
+    old = decide_crimea(base)["ruleset"]
+    edit(rules, TYPO)
+    deadline = time.monotonic() + 1.5  # several reload intervals of requests
+    while time.monotonic() < deadline:
+        assert decide_crimea(base)["ruleset"] == old
+    workers_seen(base, lambda body: body["rejected"] is not None and body["ruleset"] == old)
+    process.send_signal(signal.SIGHUP)  # new workers must boot on the last good rules
+    time.sleep(1.0)
+    assert process.poll() is None
+    workers_seen(base, lambda body: body["ruleset"] == old and body["rejected"] is not None)
+    assert decide_crimea(base)["notices"]
