@@ -104,10 +104,9 @@ def test_a_broken_change_is_rejected_and_the_old_rules_serve(
     ready = client.get("/readyz")
     assert ready.status_code == 200
     rejected = ready.get_json()["rejected"]
-    assert (
-        rejected["errors"]
-        == [f"{rules / POLICY}:11:17: error: unknown region 'rusia'; did you mean 'russia'? [unknown-region]"]
-        or "unknown region 'rusia'" in rejected["errors"][0]
+    (error,) = rejected["errors"]
+    assert error.endswith(
+        "rferl.yaml:11:17: error: unknown region 'rusia'; did you mean 'russia'? [unknown-region]"
     )
     assert client.get("/v1/ruleset").get_json()["rejected"]["files"] == rejected["files"]
     assert [kind for kind, _ in recorded.events] == ["ruleset_rejected"]
