@@ -284,6 +284,8 @@ def _problem_from_pydantic(name: str, tree: Any, error: Any) -> Problem:
     elif kind in ("value_error", "assertion_error"):
         message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         message = f"{where}: {message}" if where and not isinstance(loc[-1], int) else message
+    elif kind in ("unknown_country", "unknown_subdivision"):  # our own: the message says it all
+        message = str(error["msg"])
     else:
         message = f"{where}: {error['msg'][:1].lower()}{error['msg'][1:]}"
         if not isinstance(value, dict | list):

@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from service import iso
 from service.inputs import Article, Location, Reader
@@ -42,13 +43,13 @@ def _upper(value: Any) -> Any:
 
 def _country(code: str) -> str:
     if problem := iso.country_problem(code):
-        raise ValueError(problem)
+        raise PydanticCustomError("unknown_country", problem)
     return code
 
 
 def _subdivision(code: str) -> str:
     if problem := iso.subdivision_problem(code):
-        raise ValueError(problem)
+        raise PydanticCustomError("unknown_subdivision", problem)
     return code
 
 

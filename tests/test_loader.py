@@ -159,14 +159,14 @@ BROKEN: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "alpha-3 country",
         {"r.yaml": "regions:\n  - id: a\n    countries: [UA, RUS]\n"},
-        ["rules/r.yaml:3:21: error: unknown country code 'RUS'; ISO 3166-1 alpha-2 is 'RU' [value-error]"],
+        ["rules/r.yaml:3:21: error: unknown country code 'RUS'; ISO 3166-1 alpha-2 is 'RU' [unknown-country]"],
     ),
     (
         "subdivision given as a country",
         {"r.yaml": "regions:\n  - id: a\n    countries: [UA-43]\n"},
         [
             "rules/r.yaml:3:17: error: unknown country code 'UA-43'; 'UA-43' is a subdivision "
-            "(ISO 3166-2), not a country [value-error]"
+            "(ISO 3166-2), not a country [unknown-country]"
         ],
     ),
     (
@@ -174,9 +174,9 @@ BROKEN: list[tuple[str, dict[str, str], list[str]]] = [
         {"r.yaml": "regions:\n  - id: a\n    subdivisions: [UA-43, UA-99, XX-01]\n"},
         [
             "rules/r.yaml:3:27: error: unknown subdivision code 'UA-99'; did you mean 'UA-…' (…)? "
-            "[value-error]",
+            "[unknown-subdivision]",
             "rules/r.yaml:3:34: error: unknown subdivision code 'XX-01'; 'XX' is not a country code "
-            "[value-error]",
+            "[unknown-subdivision]",
         ],
     ),
     (
@@ -381,8 +381,8 @@ def test_every_error_of_a_load_is_reported_sorted(tmp_path: Path, monkeypatch: p
         "[missing]",
         "[missing]",
         "[yaml]",
-        "[value-error]",
-        "[value-error]",
+        "[unknown-country]",
+        "[unknown-country]",
     ]
     assert lines[1:3] == [
         "rules/a/notices.yaml:7:5: error: missing required key 'default_language' [missing]",
