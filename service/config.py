@@ -68,6 +68,21 @@ class Settings(BaseSettings):
         description="1: serve POST /v1/ruleset/reload to anyone who can reach the service "
         "(until authentication exists).",
     )
+    keys_file: Path | None = Field(
+        None,
+        description="API keys file (`herald keys add` writes it). When set, audit endpoints need a key "
+        "with the role audit and admin endpoints one with admin. Default: no keys.",
+    )
+    decisions_need_key: bool = Field(
+        False,
+        description="1: decision endpoints need a key with the role decide (default: open, for browsers).",
+    )
+    audit_failure: Literal["open", "closed"] = Field(
+        "open",
+        description="When an audit record cannot be written: open (answer anyway, count the lost record, "
+        "mark /readyz degraded, log an event once writable again) or closed (answer 503).",
+    )
+    access_log: bool = Field(True, description="0: no JSON access log line per request on stderr.")
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_networks)] = Field(
         (),
         description="CIDRs of proxies whose X-Forwarded-For and country header are believed "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from typing import Any
 
 from flask import Flask
@@ -13,10 +14,17 @@ from service.config import Settings
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import create_app
+from service.web import create_app, logs
 from service.web.runtime import runtime
 
 log = logging.getLogger("herald")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Gunicorn hook, in the master: a dead worker's live gauges leave the summed metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -51,6 +59,7 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         # Called in each worker after the fork: every worker opens its own files and readers,
         # and watches the rules directory itself.
+        logs.configure()
         app = create_app(self.settings, ruleset=self.last_good)
         reloader = runtime(app).reloader
         if reloader is not None:
@@ -62,7 +71,15 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def metrics_directory() -> None:
+    """Workers write their metrics to files in one directory, summed by /metrics. A fresh one per
+    start, unless PROMETHEUS_MULTIPROC_DIR is set already; set before prometheus_client loads."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="herald-metrics-")
+
+
 def serve(settings: Settings, ruleset: Ruleset, host: str, port: int, workers: int, threads: int) -> None:
+    metrics_directory()
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
@@ -76,5 +93,6 @@ def serve(settings: Settings, ruleset: Ruleset, host: str, port: int, workers: i
         "proc_name": "herald",
         "control_socket_disable": True,  # one shared socket path would clash between servers
         "worker_exit": worker_exit,
+        "child_exit": child_exit,
     }
     HeraldServer(settings, options, ruleset).run()

@@ -29,6 +29,7 @@ class Events(Protocol):
     def stopped(self, reason: str = ...) -> None: ...
     def ruleset_loaded(self, ruleset: Ruleset, previous: Ruleset | None = ...) -> None: ...
     def ruleset_rejected(self, errors: Sequence[str]) -> None: ...
+    def records_lost(self, count: int, since: datetime) -> None: ...
 
 
 class NoAudit:
@@ -47,6 +48,9 @@ class NoAudit:
         return None
 
     def ruleset_rejected(self, errors: Sequence[str]) -> None:
+        return None
+
+    def records_lost(self, count: int, since: datetime) -> None:
         return None
 
 
@@ -91,6 +95,10 @@ class AuditLog:
 
     def ruleset_rejected(self, errors: Sequence[str]) -> None:
         self._event("ruleset_rejected", {"errors": list(errors)})
+
+    def records_lost(self, count: int, since: datetime) -> None:
+        """Once the log is writable again: how many decisions were answered but not recorded."""
+        self._event("records_lost", {"count": count, "since": since.isoformat().replace("+00:00", "Z")})
 
     def _event(self, kind: str, fields: dict[str, Any]) -> None:
         """Events name the process that wrote them (decisions do not: their file does)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli import audit, explain, geo, rules, serve
+from service.cli import audit, explain, geo, keys, rules, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +19,6 @@ for command in (
     explain.explain_command,
     geo.geo,
     audit.audit,
+    keys.keys,
 ):
     main.add_command(command)

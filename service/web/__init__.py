@@ -6,16 +6,18 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask
+from flask import Flask, g, has_request_context
 
 from service.audit.log import Events, NoAudit, open_audit
 from service.config import Settings
 from service.engine import Engine
 from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
+from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, decisions, explain, problems, status
+from service.web import admin, audit, auth, decisions, explain, logs, metrics, problems, status
+from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
 
@@ -59,18 +61,27 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
     rt.audit = events
-    rt.log_decision = log_decision or _to_audit(events)
+    rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
+    rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt, settings.reload_interval)
     if ruleset is None:
         rt.reloader.seen = fingerprint(settings.rules_dir)
     app.extensions["herald"] = rt
     problems.install(app)
+    metrics.install(app, rt.metrics)
+    if settings.access_log:
+        logs.install(app)
+    auth.install(
+        app, KeyStore(settings.keys_file) if settings.keys_file else None, settings.decisions_need_key
+    )
     app.register_blueprint(decisions.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(explain.bp)
-    if settings.audit_http:
+    # With keys, audit and admin endpoints are served to keys with those roles; without keys, only
+    # when asked for (development, or a network that only auditors and admins reach).
+    if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
-    if settings.admin_http:
+    if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)
     return app
 
@@ -86,8 +97,40 @@ def _load_rules(settings: Settings, events: Events) -> Ruleset:
     return ruleset
 
 
-def _to_audit(events: Events) -> DecisionLogger:
+def _observed(rt: Runtime, log_decision: DecisionLogger) -> DecisionLogger:
+    """Count the decision and name it in the access log, then record it."""
+
+    def observed(answered: Answered) -> None:
+        rt.metrics.decision(answered.decision)
+        if has_request_context() and "herald_decisions" in g:
+            g.herald_decisions.append(answered.decision_id)
+        log_decision(answered)
+
+    return observed
+
+
+def _to_audit(rt: Runtime) -> DecisionLogger:
+    """Write the decision to the audit log before the answer leaves. If the log cannot be written,
+    HERALD_AUDIT_FAILURE decides: closed answers 503; open (default) answers, counts the lost
+    record, says so in /readyz, and logs a `records_lost` event once the log takes records again.
+    Open is the default because a reader in Russia who is not warned is the greater harm; an
+    auditor still learns how many answers went unrecorded, and when."""
+
     def log_decision(answered: Answered) -> None:
-        events.decision(answered.decision_id, answered.article, answered.decision, answered.address)
+        try:
+            if rt.audit_lost and rt.audit_lost_since is not None:
+                rt.audit.records_lost(rt.audit_lost, rt.audit_lost_since)
+                rt.audit_lost, rt.audit_lost_since = 0, None
+            rt.audit.decision(answered.decision_id, answered.article, answered.decision, answered.address)
+        except (OSError, RuntimeError) as error:
+            rt.metrics.audit_record("lost")
+            if rt.settings.audit_failure == "closed":
+                raise ApiProblem(503, "Audit log unavailable", "the decision could not be recorded") from None
+            if not rt.audit_lost:
+                log.error("audit log not writable, answering without records: %s", error)
+                rt.audit_lost_since = rt.clock()
+            rt.audit_lost += 1
+            return
+        rt.metrics.audit_record("written")
 
     return log_decision

@@ -18,10 +18,16 @@ class ApiProblem(Exception):
     """An error to answer with a problem document."""
 
     def __init__(
-        self, status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.errors = status, title, detail, errors
+        self.headers = headers or {}
 
 
 def problem_response(
@@ -72,7 +78,9 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(ApiProblem)
     def _problem(error: ApiProblem) -> Response:
-        return problem_response(error.status, error.title, error.detail, error.errors)
+        response = problem_response(error.status, error.title, error.detail, error.errors)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

@@ -93,6 +93,8 @@ class Reloader:
             engine = Engine(ruleset)  # compiled here, before the swap: requests never wait for it
             self.rt.engine, self.rt.loaded_at = engine, self.rt.clock()  # requests in flight keep `old`
             self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
+            self.rt.metrics.reload("loaded")
+            self.rt.metrics.serving(engine.hash)
             log.info("rules reloaded: %s -> %s", old.hash, engine.hash)
             return Outcome("loaded", engine.hash)
 
@@ -101,6 +103,7 @@ class Reloader:
         if not already:
             self.rt.rejected = Rejection(files, self.rt.clock(), tuple(invalid.problems))
             self.rt.audit.ruleset_rejected([str(p) for p in invalid.problems])
+            self.rt.metrics.reload("rejected")
             log.warning("rules rejected, still serving %s:\n%s", self.rt.engine.hash, invalid)
         return Outcome("rejected", self.rt.engine.hash, self.rt.rejected)
 

@@ -20,7 +20,14 @@ from service.geo import GeoDatabase
 from service.inputs import Article
 
 if TYPE_CHECKING:
+    from service.web.metrics import Metrics
     from service.web.reload import Rejection, Reloader
+
+
+def _metrics() -> Metrics:
+    from service.web.metrics import Metrics
+
+    return Metrics()
 
 
 def new_decision_id() -> str:
@@ -67,6 +74,9 @@ class Runtime:
     audit: Events = field(default_factory=NoAudit)  # events: ruleset_loaded/_rejected, stopped
     rejected: Rejection | None = None  # the last rules change that failed to load, while it stands
     reloader: Reloader | None = None
+    metrics: Metrics = field(default_factory=lambda: _metrics())
+    audit_lost: int = 0  # records not written since the audit log last failed (fail-open)
+    audit_lost_since: datetime | None = None
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -28,9 +28,15 @@ def readyz() -> Response:
     """Ready when rules and GeoIP data are loaded: 503 with the reasons otherwise."""
     rt = runtime()
     reasons = [] if rt.geo is not None else [rt.geo_error or "GeoIP database not loaded"]
+    degraded = (
+        [f"audit log not writable since {rt.audit_lost_since.isoformat()}: {rt.audit_lost} records lost"]
+        if rt.audit_lost_since is not None
+        else []
+    )
     body = {
-        "status": "ready" if not reasons else "not ready",
-        "reasons": reasons,
+        # Degraded still answers 200: decisions go on (HERALD_AUDIT_FAILURE=open); the reason says why.
+        "status": "not ready" if reasons else "degraded" if degraded else "ready",
+        "reasons": reasons + degraded,
         "ruleset": rt.engine.hash,
         "geoip": rt.geo.info() if rt.geo is not None else None,
         # A rejected change does not make the service unready: it still serves the last good rules.

@@ -1,0 +1,62 @@
+"""Access control: which role each endpoint needs, checked from `Authorization: Bearer <key>`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from service.keys import KeyStore
+from service.web.logs import reduced_peer
+from service.web.problems import ApiProblem
+from service.web.runtime import runtime
+
+log = logging.getLogger("herald.auth")
+
+# Blueprint name -> role. Endpoints of other blueprints (health, status, OpenAPI, widget) are open.
+ROLE_OF_BLUEPRINT = {"audit": "audit", "pages_audit": "audit", "admin": "admin"}
+DECISION_BLUEPRINTS = {"decisions", "explain"}
+
+
+def install(app: Flask, keys: KeyStore | None, decisions_need_key: bool) -> None:
+    """Check keys before every request. Without a keys file nothing is checked (audit and admin
+    endpoints are then only served when HERALD_AUDIT_HTTP / HERALD_ADMIN_HTTP say so)."""
+    if keys is None:
+        return
+
+    @app.before_request
+    def _check() -> None:
+        blueprint = request.blueprint or ""
+        role = ROLE_OF_BLUEPRINT.get(blueprint)
+        if role is None and decisions_need_key and blueprint in DECISION_BLUEPRINTS:
+            role = "decide"
+        if role is None or request.method == "OPTIONS":
+            return
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        key = keys.find(presented.strip()) if scheme.lower() == "bearer" and presented else None
+        if key is None:
+            _refused("no key" if not presented else "unknown key", role, None)
+            raise ApiProblem(
+                401,
+                "Unauthorized",
+                f"this endpoint needs a key with the role {role!r}: send Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": 'Bearer realm="herald"'},
+            )
+        if role not in key.roles:
+            _refused("role missing", role, key.name)
+            raise ApiProblem(403, "Forbidden", f"key {key.name!r} does not have the role {role!r}")
+
+
+def _refused(reason: str, role: str, name: str | None) -> None:
+    """Log the attempt, never the key itself."""
+    runtime().metrics.auth_refused(reason)
+    log.warning(
+        "access refused",
+        extra={
+            "reason": reason,
+            "role": role,
+            "key_name": name,
+            "path": request.path,
+            "peer": reduced_peer(),
+        },
+    )

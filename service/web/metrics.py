@@ -1,0 +1,141 @@
+"""Prometheus metrics: requests, decisions, GeoIP outcomes, reloads, audit records, refused keys.
+
+Under `herald serve` every worker writes its values to PROMETHEUS_MULTIPROC_DIR and /metrics sums
+them over all workers (prometheus-client's multiprocess mode). prometheus_client is imported
+lazily, so that `herald serve` can set that directory before the library first reads it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, request
+
+from service.decision import Decision
+
+bp = Blueprint("metrics", __name__)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own (so tests can build many apps)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Histogram(
+            "herald_request_duration_seconds",
+            "Requests by endpoint and status, with their latency.",
+            ["endpoint", "method", "status"],
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.decisions = Counter(
+            "herald_decisions_total",
+            "Decisions answered, by reader country and location source.",
+            ["country", "source"],
+            registry=r,
+        )
+        self.notices = Counter(
+            "herald_notices_shown_total",
+            "Notices shown, by notice and reader country.",
+            ["notice", "country"],
+            registry=r,
+        )
+        self.geoip = Counter(
+            "herald_geoip_lookups_total",
+            "Reader locations by outcome (geoip, unknown, header, explicit).",
+            ["outcome"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "herald_ruleset_reloads_total", "Rules changes loaded or rejected.", ["outcome"], registry=r
+        )
+        self.ruleset = Gauge(
+            "herald_ruleset_info",
+            "The ruleset each worker serves (value 1).",
+            ["hash"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.audit = Counter(
+            "herald_audit_records_total", "Audit records written or lost.", ["outcome"], registry=r
+        )
+        self.refused = Counter(
+            "herald_auth_refused_total",
+            "Requests refused for a missing, unknown or weak key.",
+            ["reason"],
+            registry=r,
+        )
+        self._hash: str | None = None
+
+    def decision(self, decision: Decision) -> None:
+        country = decision.reader.country or "unknown"
+        self.decisions.labels(country, decision.reader.source).inc()
+        for notice in decision.notices:
+            self.notices.labels(notice.id, country).inc()
+
+    def located(self, source: str) -> None:
+        self.geoip.labels(source).inc()
+
+    def serving(self, ruleset_hash: str) -> None:
+        if self._hash is not None:
+            self.ruleset.remove(self._hash)
+        self.ruleset.labels(ruleset_hash).set(1)
+        self._hash = ruleset_hash
+
+    def reload(self, outcome: str) -> None:
+        self.reloads.labels(outcome).inc()
+
+    def audit_record(self, outcome: str) -> None:
+        self.audit.labels(outcome).inc()
+
+    def auth_refused(self, reason: str) -> None:
+        self.refused.labels(reason).inc()
+
+    def exposition(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client import multiprocess as mp
+
+        if multiprocess():
+            registry = CollectorRegistry()
+            mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
+
+
+def install(app: Flask, metrics: Metrics) -> None:
+    """Time every request and count it by endpoint (the route, not the raw path) and status."""
+    import time
+
+    @app.before_request
+    def _start() -> None:
+        g.herald_started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        started = g.get("herald_started")
+        if started is not None:
+            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.requests.labels(endpoint, request.method, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    app.register_blueprint(bp)
+
+
+@bp.get("/metrics")
+def metrics_view() -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from service.web.runtime import runtime
+
+    body: Any = runtime().metrics.exposition()
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
