@@ -762,3 +762,57 @@ def test_a_superseding_notice_replaces_the_general_one(
     assert [(s.id, s.by, s.rules) for s in decision.superseded] == superseded
     assert list(decision.effects) == effects
     assert set(decision.rules) >= {r for _, _, rules in superseded for r in rules}
+
+
+# ---- the memoized engine agrees with a fresh evaluation -------------------------------------
+
+# Every rule period starts or ends at one of INSTANTS: ask at them, just before and just after.
+NEAR_BOUNDS = [i + timedelta(microseconds=d) for i in INSTANTS for d in (-1, 0, 1)] + [
+    utc("2000-01-01"),
+    utc("2100-01-01"),
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ruleset=rulesets(),
+    request=st.lists(st.tuples(requests(), st.sampled_from(NEAR_BOUNDS)), min_size=5, max_size=12),
+)
+def test_memoized_engine_agrees_with_fresh_evaluation(
+    ruleset: Ruleset, request: list[tuple[tuple[Article, Reader, datetime], datetime]]
+) -> None:
+    """The memo key holds everything a decision depends on, and instants are bucketed safely:
+    a small memo (so entries are also evicted) answers as an engine without memos, which
+    answers as the reference, for every request asked twice and at instants around bounds."""
+    memoized = Engine(ruleset, memo_size=4, text_memo_size=4)
+    asked = [(art, who, at) for (art, who, _), at in request]
+    for art, who, at in asked + asked[::-1]:
+        fresh = Engine(ruleset, memo_size=0).decide(art, who, at)
+        assert memoized.decide(art, who, at) == fresh
+        assert observed(fresh) == reference(ruleset, art, who, at)
+    hits = memoized.memo_info()["decisions"]["hits"]
+    event(f"memo hits: {min(hits or 0, 3)}")
+
+
+def test_memos_are_bounded_and_can_be_turned_off() -> None:
+    engine = Engine(MATCHING.ruleset, memo_size=3)
+    for publisher in ("geo", "opts", "lang", "cond", "period", "other"):
+        engine.decide(article(publisher), reader("RU"), AT)
+        engine.decide(article(publisher), reader("RU"), AT)
+    assert engine.memo_info()["decisions"] == {"hits": 6, "misses": 6, "maxsize": 3, "currsize": 3}
+    assert Engine(MATCHING.ruleset, memo_size=0).memo_info() == {}
+
+
+@pytest.mark.parametrize(
+    ("at", "window"),
+    [
+        (utc("2024-02-19T23:59:59.999999"), 0),
+        (utc("2024-02-20"), 1),
+        (utc("2024-02-29T23:59:59.999999"), 1),
+        (utc("2024-03-01"), 2),
+        (utc("2030-01-01"), 2),
+    ],
+)
+def test_instants_are_bucketed_by_the_periods_bounds(at: datetime, window: int) -> None:
+    """`period` runs from 2024-02-20 until 2024-03-01: the only bounds in MATCHING."""
+    assert MATCHING.window(at) == window

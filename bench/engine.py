@@ -1,0 +1,102 @@
+"""Engine figures: median µs per `decide` on synthetic rulesets of 10 to 10,000 rules.
+
+Each size gets a fresh Engine and the same seeded stream of page views (popular articles and
+places repeat, as on a real site); every decision of the stream is timed once, in order, so a
+memo starts cold and earns its hits like in a worker. `cold` repeats the stream with the memo
+off: the indexed evaluation alone.
+
+Usage: python bench/engine.py [--requests N] [--sizes 10,100,1000,10000] [--rounds R] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import inspect
+import time
+from collections.abc import Callable
+
+from common import build_ruleset, figure, median_us, percentile, requests, table
+
+from service.engine import Engine
+
+
+def make_engine(ruleset: object, memo: bool) -> Engine:
+    """An engine as shipped, or with its decision memo off (its text memo, if any, stays on)."""
+    if memo or "memo_size" not in inspect.signature(Engine).parameters:
+        return Engine(ruleset)  # type: ignore[arg-type]
+    try:
+        return Engine(ruleset, memo_size=0, text_memo_size=4096)  # type: ignore[arg-type, call-arg]
+    except TypeError:
+        return Engine(ruleset, memo_size=0)  # type: ignore[arg-type, call-arg]
+
+
+def run(engine: Engine, stream: list[tuple[object, ...]]) -> list[int]:
+    decide, clock = engine.decide, time.perf_counter_ns
+    samples = []
+    gc.disable()
+    try:
+        for art, who, at in stream:
+            start = clock()
+            decide(art, who, at)  # type: ignore[arg-type]
+            samples.append(clock() - start)
+    finally:
+        gc.enable()
+    return samples
+
+
+def best(measure: Callable[[], list[int]], rounds: int) -> list[int]:
+    """The samples of the run with the lowest median."""
+    return min((measure() for _ in range(rounds)), key=median_us)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=10_000, help="page views per ruleset size")
+    parser.add_argument("--sizes", default="10,100,1000,10000", help="rule counts, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per size, best kept")
+    parser.add_argument("--quick", action="store_true", help="2,000 requests, one round (a smoke run)")
+    args = parser.parse_args()
+    n, rounds = (2_000, 1) if args.quick else (args.requests, args.rounds)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stream = requests(n)
+    rows, medians = [], {}
+    for size in sizes:
+        t0 = time.perf_counter()
+        ruleset = build_ruleset(size)
+        built = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        engine = make_engine(ruleset, memo=True)
+        indexed = time.perf_counter() - t0
+        # Best of `rounds` runs, each on a fresh engine (its memo cold), against noise on the machine.
+        warm = best(lambda rs=ruleset: run(make_engine(rs, memo=True), stream), rounds)  # type: ignore[misc]
+        cold = best(lambda rs=ruleset: run(make_engine(rs, memo=False), stream), rounds)  # type: ignore[misc]
+        matched = sum(len(engine.decide(*r).matches) for r in stream[:1000]) / min(1000, n)  # type: ignore[arg-type]
+        medians[size] = median_us(warm)
+        rows.append(
+            (
+                size,
+                f"{median_us(warm):.2f}",
+                f"{percentile(warm, 0.99) / 1000:.1f}",
+                f"{median_us(cold):.2f}",
+                f"{percentile(cold, 0.99) / 1000:.1f}",
+                f"{matched:.1f}",
+                f"{built:.2f}",
+                f"{indexed * 1000:.0f}",
+            )
+        )
+        figure(f"engine_us_{size}", median_us(warm), "us")
+        figure(f"engine_cold_us_{size}", median_us(cold), "us")
+    if 10 in medians and 10_000 in medians:
+        figure("engine_growth_10_to_10000", medians[10_000] / medians[10], "x")
+    if 1000 in medians and 10_000 in medians:
+        figure("engine_growth_1000_to_10000", medians[10_000] / medians[1000], "x")
+    print()
+    table(
+        ("rules", "median us", "p99 us", "cold median us", "cold p99 us", "matches", "build s", "index ms"),
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
