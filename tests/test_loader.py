@@ -159,7 +159,10 @@ BROKEN: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "alpha-3 country",
         {"r.yaml": "regions:\n  - id: a\n    countries: [UA, RUS]\n"},
-        ["rules/r.yaml:3:21: error: unknown country code 'RUS'; ISO 3166-1 alpha-2 is 'RU' [unknown-country]"],
+        [
+            "rules/r.yaml:3:21: error: unknown country code 'RUS'; ISO 3166-1 alpha-2 is 'RU' "
+            "[unknown-country]"
+        ],
     ),
     (
         "subdivision given as a country",

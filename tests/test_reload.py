@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from service.config import Settings
 from service.ruleset import Ruleset
 from service.web.runtime import runtime
 from tests.conftest import RULES
-from tests.test_serve import HERALD, free_port, request
+from tests.live import request, serving, workers_seen
 
 POLICY = Path("policies") / "rferl.yaml"
 RUSSIA_ONLY = ("regions: [russia, russia-controlled-ukraine]", "regions: [russia]")
@@ -138,47 +137,9 @@ def test_reload_endpoint_is_off_by_default(client: FlaskClient) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path, rules: Path, city_db: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
-    env |= {
-        "HERALD_GEOIP_DB": str(city_db),
-        "HERALD_RULES_DIR": str(rules),
-        "HERALD_AUDIT_DIR": str(tmp_path / "audit"),
-        "HERALD_RELOAD_INTERVAL": "0.2",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [str(HERALD), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    workers_seen(base, lambda body: True, minimum=2)
-    yield base, process
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=15)
-    log.close()
-
-
-def workers_seen(
-    base: str, wanted: Callable[[dict[str, Any]], bool], minimum: int = 2, seconds: float = 15
-) -> set[int]:
-    """Poll /readyz (answered by whichever worker) until `minimum` workers answered `wanted`."""
-    good: set[int] = set()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            status, body = request(base + "/readyz")
-        except OSError:
-            time.sleep(0.05)
-            continue
-        if status == 200 and wanted(body):
-            good.add(body["worker"])
-            if len(good) >= minimum:
-                return good
-        time.sleep(0.01)
-    pytest.fail(f"only workers {good} answered as wanted within {seconds} s")
+    env = {"HERALD_GEOIP_DB": str(city_db), "HERALD_RULES_DIR": str(rules), "HERALD_RELOAD_INTERVAL": "0.2"}
+    with serving(tmp_path, env) as live:
+        yield live.base, live.process
 
 
 def decide_crimea(base: str) -> dict[str, Any]:
