@@ -51,7 +51,8 @@ def load_ruleset(directory: Path) -> Ruleset:
         raise RulesetInvalid([Problem(str(directory), 1, 1, "no-files", "no rule files (*.yaml) found")])
     for path in paths:
         name = _display_name(path, directory)
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # a huge file is refused without reading it all
         files.append(SourceFile(name, hashlib.sha256(data).hexdigest()))
         one, found = parse_file(name, data)
         problems += found
@@ -142,13 +143,30 @@ class AliasUsed(Exception):
 _ALIAS = "YAML aliases (*name) are not allowed in rule files; write the value out"
 
 
+MAX_DEPTH = 32
+
+
 class _Composer(Composer):
-    """Refuses every alias (scalars too) where it is written, so the error has its line."""
+    """Refuses, where they are written: every alias (scalars too), explicit tags such as
+    `!!python/object` (rule files are plain data), and nesting deeper than MAX_DEPTH."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
         if self.parser.check_event(AliasEvent):
-            raise ComposerError(None, None, _ALIAS, self.parser.peek_event().start_mark)
-        return super().compose_node(parent, index)
+            raise ComposerError(None, None, _ALIAS, event.start_mark)
+        if getattr(event, "tag", None) is not None:
+            message = f"YAML tags ({event.tag}) are not allowed in rule files: they hold plain data"
+            raise ComposerError(None, None, message, event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                message = f"nested more than {MAX_DEPTH} levels deep; rule files are never that deep"
+                raise ComposerError(None, None, message, event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class _Constructor(RoundTripConstructor):
