@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.resources
-from collections import Counter
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from ipaddress import IPv6Address
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from types import TracebackType
 
@@ -14,7 +17,7 @@ from maxminddb.types import Record
 
 from service import iso
 from service.inputs import UNKNOWN, Location
-from service.network import IPAddress, is_locatable
+from service.network import IPAddress, IPNetwork, is_locatable
 
 ATTRIBUTION = "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com"
 DEFAULT_CACHE_SIZE = 65_536
@@ -28,6 +31,69 @@ _ANONYMIZER_TRAITS = (
 
 # A lookup's answer, and whether the record's subdivision code is no longer valid ISO 3166-2.
 Answer = tuple[Location, bool]
+# Cached networks per bucket (a /16 of IPv4, a /32 of IPv6): (shift, network bits, answer); an
+# address is in the network when `value >> shift == network bits`. A few per bucket at most.
+_Entry = tuple[int, int, Answer]
+_BUCKET_BITS = {4: 16, 6: 32}
+_PER_BUCKET = 8
+
+# IANA special-purpose ranges (both registries) and those the ipaddress module knows: every
+# boundary where `is_locatable` can change value, so it is constant between two of them.
+_SPECIAL = (
+    "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 192.0.0.0/24 "
+    "192.0.0.0/29 192.0.0.8/32 192.0.0.9/32 192.0.0.10/32 192.0.0.170/31 192.0.2.0/24 "
+    "192.31.196.0/24 192.52.193.0/24 192.88.99.0/24 192.168.0.0/16 192.175.48.0/24 198.18.0.0/15 "
+    "198.51.100.0/24 203.0.113.0/24 224.0.0.0/4 240.0.0.0/4 255.255.255.255/32 "
+    "::/128 ::1/128 ::ffff:0:0/96 64:ff9b::/96 64:ff9b:1::/48 100::/64 2001::/23 2001::/32 "
+    "2001:1::1/128 2001:1::2/128 2001:1::3/128 2001:2::/48 2001:3::/32 2001:4:112::/48 2001:10::/28 "
+    "2001:20::/28 2001:30::/28 2001:db8::/32 2002::/16 2620:4f:8000::/48 3fff::/20 5f00::/16 "
+    "fc00::/7 fe80::/10 fec0::/10 ff00::/8"
+).split()
+# Where `is_locatable` looks inside the address (IPv4-mapped): asked, never tabled.
+_UNTABLED = {ipaddress.ip_network("::ffff:0:0/96")}
+
+
+def _special_networks(version: int) -> Iterator[IPNetwork]:
+    for text in _SPECIAL:
+        network = ipaddress.ip_network(text)
+        if network.version == version:
+            yield network
+    constants = getattr(ipaddress, "_IPv4Constants" if version == 4 else "_IPv6Constants", None)
+    for value in vars(constants).values() if constants is not None else ():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+                yield item
+            elif isinstance(item, IPv4Address | IPv6Address):
+                yield ipaddress.ip_network(item)
+
+
+def locatable_table(version: int) -> tuple[list[int], list[bool | None]]:
+    """Sorted interval starts covering the address space, and whether addresses of each
+    interval are locatable (None: ask `is_locatable`), by asking it once per interval."""
+    top = 2**32 if version == 4 else 2**128
+    cls = IPv4Address if version == 4 else IPv6Address
+    starts = {0}
+    untabled = set()
+    for network in _special_networks(version):
+        first, end = int(network.network_address), int(network.broadcast_address) + 1
+        starts.add(first)
+        if end < top:
+            starts.add(end)
+        if network in _UNTABLED:
+            untabled.add(first)
+    ordered = sorted(starts)
+    flags: list[bool | None] = [None if s in untabled else is_locatable(cls(s)) for s in ordered]
+    return ordered, flags
+
+
+_LOCATABLE = {4: locatable_table(4), 6: locatable_table(6)}
+
+
+def fast_is_locatable(ip: IPAddress) -> bool:
+    """`network.is_locatable` by a table lookup (a bisect) instead of a walk over networks."""
+    starts, flags = _LOCATABLE[ip.version]
+    flag = flags[bisect_right(starts, int(ip)) - 1]
+    return is_locatable(ip) if flag is None else flag
 
 
 def embedded_database_path() -> Path:
@@ -41,7 +107,7 @@ class GeoDatabaseError(Exception):
 
 def _iso_code(value: Record | None) -> str | None:
     code = value.get("iso_code") if isinstance(value, dict) else None
-    return code.upper() if isinstance(code, str) and code else None
+    return code if isinstance(code, str) and code else None
 
 
 def answer_from_record(record: Record | None) -> Answer:
@@ -56,11 +122,19 @@ def answer_from_record(record: Record | None) -> Answer:
         return UNKNOWN, False
     traits = record.get("traits")
     anonymized = isinstance(traits, dict) and any(traits.get(t) is True for t in _ANONYMIZER_TRAITS)
-    country = _iso_code(record.get("country"))
-    if country is None or not iso.is_country(country):
-        return Location(anonymized=anonymized), False
     subdivisions = record.get("subdivisions")
     code = _iso_code(subdivisions[0]) if isinstance(subdivisions, list) and subdivisions else None
+    return _answer(_iso_code(record.get("country")), code, anonymized)
+
+
+@lru_cache(maxsize=16_384)
+def _answer(country_code: str | None, subdivision_code: str | None, anonymized: bool) -> Answer:
+    """The answer for a record's codes as stored (e.g. "ua", "43"): a few thousand in a database,
+    so each is worked out once and every lookup after that shares its Location."""
+    country = country_code.upper() if country_code else None
+    if country is None or not iso.is_country(country):
+        return Location(anonymized=anonymized), False
+    code = subdivision_code.upper() if subdivision_code else None
     subdivision = f"{country}-{code}" if code else None
     stale = subdivision is not None and not iso.is_subdivision(subdivision)
     return Location(country, None if stale else subdivision, "geoip", anonymized), stale
@@ -87,12 +161,10 @@ class GeoDatabase:
         self._metadata = reader.metadata()
         self._locate_non_global = locate_non_global
         self._cache_size = cache_size
-        # (IP version, prefix length, network as an integer) -> answer.
-        self._cache: dict[tuple[int, int, int], Answer] = {}
-        # Per IP version: how many cached networks have each prefix length, and those lengths,
-        # most common first, in the order a lookup tries them.
-        self._prefix_counts: dict[int, Counter[int]] = {4: Counter(), 6: Counter()}
-        self._prefix_lens: dict[int, tuple[int, ...]] = {4: (), 6: ()}
+        # Per IP version: bucket (the address's top bits) -> the networks cached there. A network
+        # shorter than its bucket is kept in each bucket it is met in.
+        self._cache: dict[int, dict[int, tuple[_Entry, ...]]] = {4: {}, 6: {}}
+        self._cached = 0
         self.stale_subdivisions = 0
         """Lookups whose record had a subdivision code that is not valid ISO 3166-2 today."""
 
@@ -147,40 +219,41 @@ class GeoDatabase:
         """Where `ip` is; an unknown location for non-global addresses and addresses not found."""
         if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # databases written by mmdb-writer do not alias ::ffff:0:0/96
-        if not self._locate_non_global and not is_locatable(ip):
+        version, value = ip.version, int(ip)
+        starts, flags = _LOCATABLE[version]
+        flag = flags[bisect_right(starts, value) - 1]
+        if not self._locate_non_global and not (is_locatable(ip) if flag is None else flag):
             return UNKNOWN
-        value, version, bits = int(ip), ip.version, ip.max_prefixlen
-        for prefix_len in self._prefix_lens[version]:
-            answer = self._cache.get((version, prefix_len, value >> (bits - prefix_len)))
-            if answer is not None:
+        bits = ip.max_prefixlen
+        bucket = value >> (bits - _BUCKET_BITS[version])
+        cache = self._cache[version]
+        answer: Answer | None = None
+        for shift, network, cached in cache.get(bucket, ()):
+            if value >> shift == network:
+                answer = cached
                 break
-        else:
+        if answer is None:
             record, prefix_len = self._reader.get_with_prefix_len(ip)
             answer = answer_from_record(record)
-            if 0 <= prefix_len <= bits:
-                self._remember((version, prefix_len, value >> (bits - prefix_len)), answer)
+            if 0 <= prefix_len <= bits and self._cache_size > 0:
+                shift = bits - prefix_len
+                self._remember(cache, bucket, (shift, value >> shift, answer))
         location, stale = answer
         if stale:
             self.stale_subdivisions += 1
         return location
 
-    def _remember(self, key: tuple[int, int, int], answer: Answer) -> None:
-        if self._cache_size <= 0:
-            return
-        if len(self._cache) >= self._cache_size:
+    def _remember(self, cache: dict[int, tuple[_Entry, ...]], bucket: int, entry: _Entry) -> None:
+        if self._cached >= self._cache_size:
             self._clear_cache()
-        version, prefix_len, _ = key
-        self._cache[key] = answer
-        counts = self._prefix_counts[version]
-        counts[prefix_len] += 1
+        self._cached += 1
         # Replaced, never changed in place, so a lookup in another thread reads a whole tuple.
-        self._prefix_lens[version] = tuple(length for length, _ in counts.most_common())
+        cache[bucket] = (entry, *cache.get(bucket, ()))[:_PER_BUCKET]
 
     def _clear_cache(self) -> None:
-        self._cache.clear()
-        for version in (4, 6):
-            self._prefix_counts[version] = Counter()
-            self._prefix_lens[version] = ()
+        for cache in self._cache.values():
+            cache.clear()
+        self._cached = 0
 
     def close(self) -> None:
         self._reader.close()

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ from service.geo import (
     GeoDatabase,
     GeoDatabaseError,
     embedded_database_path,
+    fast_is_locatable,
+    locatable_table,
 )
 from service.inputs import UNKNOWN, Location
-from service.network import parse_ip
+from service.network import is_locatable, parse_ip
 from tests.mmdb import BUILD_EPOCH, DEFAULT_NETWORKS, build_city_db, city
 
 
@@ -176,3 +179,47 @@ def test_embedded_database() -> None:
 
 def test_attribution_names_maxmind() -> None:
     assert "GeoLite2" in ATTRIBUTION and "https://www.maxmind.com" in ATTRIBUTION
+
+
+# ---- the fast paths agree with the plain ones ------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_the_locatable_table_agrees_with_is_locatable(version: int) -> None:
+    """At every interval's first and last address, and at random ones, the table says what
+    `is_locatable` says (the table is built by asking it once per interval)."""
+    starts, _ = locatable_table(version)
+    top = 2**32 if version == 4 else 2**128
+    ends = [s - 1 for s in starts[1:]] + [top - 1]
+    rng = random.Random(version)
+    addresses = [*starts, *ends, *(rng.randrange(top) for _ in range(5000))]
+    cls = IPv4Address if version == 4 else IPv6Address
+    for value in addresses:
+        ip = cls(value)
+        assert fast_is_locatable(ip) == is_locatable(ip), ip
+
+
+def test_a_network_shorter_than_its_bucket_is_cached_in_each_bucket_met(tmp_path: Path) -> None:
+    networks = [("10.0.0.0/8", city("RU")), ("93.72.0.0/12", city("UA"))]
+    path = build_city_db(tmp_path / "wide.mmdb", networks)
+    with GeoDatabase.open(path, locate_non_global=True) as database:
+        for a in ("93.72.1.1", "93.73.1.1", "93.79.255.255", "10.200.0.1"):
+            database.lookup(parse_ip(a))
+        database._reader.close()  # from here on, only cached answers can be given
+        assert database.lookup(parse_ip("93.72.200.1")) == geoip("UA")  # same /16 bucket
+        assert database.lookup(parse_ip("93.73.0.1")) == geoip("UA")
+        assert database.lookup(parse_ip("10.200.99.1")) == geoip("RU")
+        with pytest.raises(ValueError):
+            database.lookup(parse_ip("93.74.0.1"))  # another /16 of the /12: not met yet
+
+
+def test_a_bucket_keeps_its_latest_networks(tmp_path: Path) -> None:
+    networks = [(f"93.72.{i}.0/24", city("UA", "30")) for i in range(12)]
+    path = build_city_db(tmp_path / "many.mmdb", networks)
+    with GeoDatabase.open(path) as database:
+        for i in range(12):
+            database.lookup(parse_ip(f"93.72.{i}.1"))
+        bucket = database._cache[4][int(parse_ip("93.72.0.0")) >> 16]
+        assert len(bucket) == 8
+        assert [entry[1] & 0xFF for entry in bucket] == list(range(11, 3, -1))
+        assert all(database.lookup(parse_ip(f"93.72.{i}.9")) == geoip("UA", "UA-30") for i in range(12))
