@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
-from service.model import RuleFile
+from service.model import RULE_FILE, RuleFile
 from service.problems import Problem, RulesetInvalid
 from service.ruleset import Origin, Ruleset, SourcedCase, SourceFile
 
@@ -127,7 +127,7 @@ def parse_file(name: str, data: bytes) -> tuple[Parsed | None, list[Problem]]:
     if not isinstance(plain, dict):
         return None, [Problem(name, 1, 1, "not-a-mapping", _TOP_LEVEL)]
     try:
-        model = RuleFile.model_validate(plain)
+        model = RuleFile.model_validate(plain, context=RULE_FILE)
     except ValidationError as e:
         return None, [_problem_from_pydantic(name, tree, error) for error in e.errors()]
     return Parsed(name, tree, model), []

@@ -13,6 +13,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -28,9 +30,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _listify(value: Any) -> Any:
-    """Let editors write `publisher: rferl` for `publisher: [rferl]`."""
-    return [value] if isinstance(value, str) else value
+RULE_FILE = {"rule_file": True}  # validation context of the loader
+
+
+def _listify(value: Any, info: ValidationInfo) -> Any:
+    """Let editors write `publisher: rferl` for `publisher: [rferl]` in rule files. The HTTP
+    contract stays as its JSON schema says: a list is a list."""
+    return [value] if isinstance(value, str) and info.context == RULE_FILE else value
 
 
 def _lower(value: Any) -> Any:
@@ -58,7 +64,10 @@ def _ip(text: str) -> str:
 
 
 def to_utc(value: Any) -> Any:
-    """A date means midnight UTC; a naive date-time is UTC; an aware one is converted to UTC."""
+    """A date means midnight UTC; a naive date-time is UTC; an aware one is converted to UTC.
+    Numbers are refused: an instant is written as an RFC 3339 text, never as seconds."""
+    if isinstance(value, int | float):
+        raise ValueError("expected an RFC 3339 date-time such as 2025-01-01T00:00:00Z, not a number")
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, date):
@@ -75,22 +84,37 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The JSON schemas say what callers may send: letters in either case (they are normalized).
 Identifier = Annotated[
     str,
     BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 100}),
 ]
 Word = Annotated[str, BeforeValidator(_lower), StringConstraints(min_length=1, max_length=200)]
 LanguageTag = Annotated[
     str,
     BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$", max_length=35),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "maxLength": 35}),
 ]
 CountryCode = Annotated[
-    str, BeforeValidator(_upper), StringConstraints(max_length=10), AfterValidator(_country)
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(max_length=10),
+    AfterValidator(_country),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(iso.countries()), "description": "ISO 3166-1 alpha-2 (or XK)"}
+    ),
 ]
 SubdivisionCode = Annotated[
-    str, BeforeValidator(_upper), StringConstraints(max_length=10), AfterValidator(_subdivision)
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(max_length=10),
+    AfterValidator(_subdivision),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$", "description": "ISO 3166-2"}
+    ),
 ]
 Instant = Annotated[datetime, BeforeValidator(to_utc), AfterValidator(_aware)]
 

@@ -58,28 +58,20 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
 
 
 def _query_parameters() -> list[dict[str, Any]]:
+    """The article's fields as query parameters, each with its own schema (tags: comma-separated)."""
+    properties = ArticleFields.model_json_schema()["properties"]
     params = []
     for name, field in ArticleFields.model_fields.items():
         if name == "published_at":
             continue
-        description = "comma-separated" if name == "tags" else (field.description or name)
-        params.append(
-            {
-                "name": name,
-                "in": "query",
-                "required": field.is_required(),
-                "schema": {"type": "string"},
-                "description": description,
-            }
-        )
+        schema = properties[name]
+        schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
+        if name == "tags":
+            schema = {"type": "string", "description": "comma-separated tags"}
+        schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
+        params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
     params.append(
-        {
-            "name": "at",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "string", "format": "date-time"},
-            "description": "instant to decide at; default now",
-        }
+        {"name": "at", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"}}
     )
     return params
 
