@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench soak clean
 
 install: $(STAMP)
 
@@ -24,10 +24,22 @@ lint: install
 unit: install
 	$(BIN)/pytest
 
-test: lint unit
+test: browser-deps lint unit
 
+# The browser tests drive Debian's Chromium through its ChromeDriver (tests/test_browser.py).
+.PHONY: browser-deps
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+# Every bench script but the soak (bench/common.py is a helper module, not a bench).
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in $(filter-out bench/soak.py bench/common.py,$(wildcard bench/*.py)); do \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Load and fault tests against a real server: about 2 minutes; prints a table of what held.
+soak: install
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

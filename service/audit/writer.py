@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ from service.audit.files import (
     safe_node,
 )
 from service.audit.records import SCHEMA, Fields, iso
+
+log = logging.getLogger("herald.audit")
 
 Fsync = float | None  # None: never; 0: every record; N > 0: at most N seconds of records at risk
 
@@ -200,11 +203,16 @@ class AuditWriter:
         try:
             _write_all(self._fd, line)
         except OSError:
-            # Maybe a part of the line is on disk: leave it as a torn tail for the next file to report.
-            self._broken = self.path
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = -1
+            try:
+                # A full disk or a file size limit: take back any part of the line, so the file stays
+                # whole and the next record simply follows (the caller counts what was lost).
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                # Maybe a part of the line is on disk: leave it as a torn tail for the next file to report.
+                self._broken = self.path
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = -1
             raise
         self._follows = None
         self._seq += 1
@@ -216,7 +224,10 @@ class AuditWriter:
 
     def _sync(self, fd: int) -> None:
         if self.fsync is not None:
-            os.fdatasync(fd)
+            try:
+                os.fdatasync(fd)
+            except OSError as error:  # the record is written; only its durability is in doubt
+                log.warning("audit fsync failed: %s", error)
             self._synced = time.monotonic()
 
     def close(self) -> None:

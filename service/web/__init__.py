@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,6 +18,9 @@ from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
 from service.web import admin, audit, auth, decisions, explain, logs, metrics, problems, status
+from service.web.cors import install as install_cors
+from service.web.dashboard import bp as dashboard_bp
+from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
@@ -74,13 +78,16 @@ def create_app(
     auth.install(
         app, KeyStore(settings.keys_file) if settings.keys_file else None, settings.decisions_need_key
     )
+    install_cors(app, settings)
     app.register_blueprint(decisions.bp)
+    app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(explain.bp)
     # With keys, audit and admin endpoints are served to keys with those roles; without keys, only
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
+        app.register_blueprint(dashboard_bp)
     if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)
     return app
@@ -116,7 +123,13 @@ def _to_audit(rt: Runtime) -> DecisionLogger:
     Open is the default because a reader in Russia who is not warned is the greater harm; an
     auditor still learns how many answers went unrecorded, and when."""
 
+    lock = threading.Lock()  # the count of lost records is shared by the worker's threads
+
     def log_decision(answered: Answered) -> None:
+        with lock:  # the writer serializes its writes anyway: this costs no extra waiting
+            _record(answered)
+
+    def _record(answered: Answered) -> None:
         try:
             if rt.audit_lost and rt.audit_lost_since is not None:
                 rt.audit.records_lost(rt.audit_lost, rt.audit_lost_since)

@@ -6,14 +6,32 @@ lazily, so that `herald serve` can set that directory before the library first r
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, g, request
 
 from service.decision import Decision
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("herald.metrics")
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def never_fails(method: F) -> F:
+    """Counting must never fail a request (a full disk also stops the multiprocess files growing)."""
+
+    @functools.wraps(method)
+    def safe(*args: Any, **kwargs: Any) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - any failure here is only a lost count
+            log.warning("metric not recorded: %s", error)
+
+    return cast(F, safe)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -75,27 +93,33 @@ class Metrics:
         )
         self._hash: str | None = None
 
+    @never_fails
     def decision(self, decision: Decision) -> None:
         country = decision.reader.country or "unknown"
         self.decisions.labels(country, decision.reader.source).inc()
         for notice in decision.notices:
             self.notices.labels(notice.id, country).inc()
 
+    @never_fails
     def located(self, source: str) -> None:
         self.geoip.labels(source).inc()
 
+    @never_fails
     def serving(self, ruleset_hash: str) -> None:
         if self._hash is not None:
             self.ruleset.remove(self._hash)
         self.ruleset.labels(ruleset_hash).set(1)
         self._hash = ruleset_hash
 
+    @never_fails
     def reload(self, outcome: str) -> None:
         self.reloads.labels(outcome).inc()
 
+    @never_fails
     def audit_record(self, outcome: str) -> None:
         self.audit.labels(outcome).inc()
 
+    @never_fails
     def auth_refused(self, reason: str) -> None:
         self.refused.labels(reason).inc()
 
@@ -118,14 +142,18 @@ def install(app: Flask, metrics: Metrics) -> None:
     def _start() -> None:
         g.herald_started = time.perf_counter()
 
-    @app.after_request
-    def _count(response: Response) -> Response:
+    @never_fails
+    def observe(response: Response) -> None:
         started = g.get("herald_started")
         if started is not None:
             endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
             metrics.requests.labels(endpoint, request.method, str(response.status_code)).observe(
                 time.perf_counter() - started
             )
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        observe(response)
         return response
 
     app.register_blueprint(bp)

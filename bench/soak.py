@@ -1,0 +1,420 @@
+"""Load and fault tests against a real `herald serve` (several workers, loopback only, bounded in time).
+
+Each scenario runs client threads at saturation against POST /v1/decisions while something goes
+wrong, then checks what must hold: no 5xx, no connection errors beyond the requests in flight on a
+killed worker, exactly one audit record per 200 answer, `herald audit verify` intact. Prints a table.
+Usage: python bench/soak.py [--seconds 60] [--short 8] [--clients 8] [--workers 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.mmdb import build_city_db  # noqa: E402
+
+HERALD = Path(sys.executable).parent / "herald"
+READERS = [{"ip": ip} for ip in ("77.88.8.8", "5.59.104.1", "93.72.0.1", "8.8.8.8", "185.220.101.7")] + [
+    {"country": "RU"},
+    {"subdivision": "UA-43", "languages": ["uk"]},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Tally:
+    """What the clients saw."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    answered: list[str] = field(default_factory=list)  # decision ids of 200 answers
+    rulesets: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def five_xx(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+
+class Server:
+    def __init__(self, work: Path, workers: int, env: dict[str, str]) -> None:
+        self.work, self.port = work, free_port()
+        self.audit = work / "audit"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("HERALD_", "PROMETHEUS_"))}
+        clean |= {"HERALD_RULES_DIR": str(REPO / "rules"), "HERALD_AUDIT_DIR": str(self.audit)}
+        clean |= {"HERALD_ACCESS_LOG": "0"} | env
+        self.log = (work / "serve.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(HERALD), "serve", "--port", str(self.port), "--workers", str(workers)],
+            env=clean,
+            cwd=work,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/readyz")[0] in (200, 503) and len(self.workers()) == workers:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("herald serve did not start:\n" + (work / "serve.log").read_text())
+
+    def get_text(self, path: str) -> tuple[int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
+
+    def get(self, path: str) -> tuple[int, dict[str, object]]:
+        status, text = self.get_text(path)
+        return status, orjson.loads(text or "{}")
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def client(server: Server, tally: Tally, stop: threading.Event, seed: int) -> None:
+    rng = random.Random(seed)
+    connection: http.client.HTTPConnection | None = None
+    while not stop.is_set():
+        body = orjson.dumps(
+            {"article": {"publisher": rng.choice(["rferl", "other"])}, "reader": rng.choice(READERS)}
+        )
+        try:
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection.request("POST", "/v1/decisions", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            with tally.lock:
+                tally.errors[type(error).__name__] += 1
+            if connection is not None:
+                connection.close()
+            connection = None
+            continue
+        with tally.lock:
+            tally.statuses[response.status] += 1
+            if response.status == 200:
+                answer = orjson.loads(data)
+                tally.answered.append(answer["decision_id"])
+                tally.rulesets[answer["ruleset"]] += 1
+    if connection is not None:
+        connection.close()
+
+
+@contextmanager
+def load(server: Server, clients: int) -> Iterator[Tally]:
+    tally, stop = Tally(), threading.Event()
+    threads = [threading.Thread(target=client, args=(server, tally, stop, i)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield tally
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def logged_decisions(audit: Path) -> Counter[str]:
+    ids: Counter[str] = Counter()
+    for path in sorted(audit.glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a torn last line after kill -9: verify reports and checks it
+            if record.get("kind") == "decision":
+                ids[record["decision_id"]] += 1
+    return ids
+
+
+def verify(audit: Path) -> tuple[bool, str]:
+    result = subprocess.run(
+        [str(HERALD), "audit", "verify", str(audit)], capture_output=True, text=True, timeout=300
+    )
+    return result.returncode == 0, (result.stdout + result.stderr).strip().splitlines()[-1:][0]
+
+
+@dataclass
+class Row:
+    scenario: str
+    requests: int
+    held: bool
+    detail: str
+
+
+def complete(tally: Tally, audit: Path) -> tuple[bool, str]:
+    """Every 200 answer has exactly one record, and the log verifies."""
+    logged = logged_decisions(audit)
+    missing = [d for d in tally.answered if logged[d] != 1]
+    intact, verdict = verify(audit)
+    return not missing and intact, f"{len(missing)} answers without exactly one record; verify: {verdict}"
+
+
+# ---- scenarios --------------------------------------------------------------------------------
+
+
+def sustained(ctx: Context) -> Row:
+    server = ctx.server("sustained")
+    try:
+        started = time.monotonic()
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.seconds)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    total = sum(tally.statuses.values())
+    held = ok and tally.five_xx == 0 and not tally.errors
+    return Row(
+        "sustained load",
+        total,
+        held,
+        f"{total / elapsed:.0f} req/s, 5xx {tally.five_xx}, "
+        f"connection errors {sum(tally.errors.values())}; {detail}",
+    )
+
+
+def kill_worker(ctx: Context) -> Row:
+    server = ctx.server("kill")
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 2)
+            victim = server.workers()[0]
+            os.kill(victim, signal.SIGKILL)
+            time.sleep(ctx.short / 2)
+            replaced = victim not in server.workers() and len(server.workers()) == ctx.workers
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    failed = sum(tally.errors.values()) + tally.five_xx
+    held = ok and replaced and failed <= ctx.clients  # at most the requests in flight on that worker
+    return Row(
+        "kill -9 a worker",
+        sum(tally.statuses.values()),
+        held,
+        f"replaced: {replaced}; failed requests {failed} (in flight at most {ctx.clients}); {detail}",
+    )
+
+
+def broken_rules(ctx: Context) -> Row:
+    rules = ctx.work / "broken-rules"
+    shutil.copytree(REPO / "rules", rules)
+    server = ctx.server("rules", HERALD_RULES_DIR=str(rules), HERALD_RELOAD_INTERVAL="0.2")
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 2)
+            policy = rules / "policies" / "rferl.yaml"
+            policy.write_text(policy.read_text().replace("regions: [russia,", "regions: [rusia,"))
+            time.sleep(ctx.short / 2)
+        rejected = all(server.get("/readyz")[1].get("rejected") for _ in range(8))
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    held = ok and rejected and tally.five_xx == 0 and not tally.errors and len(tally.rulesets) == 1
+    return Row(
+        "broken rules change",
+        sum(tally.statuses.values()),
+        held,
+        f"rulesets served {len(tally.rulesets)}, rejection shown {rejected}, 5xx {tally.five_xx}; {detail}",
+    )
+
+
+def geoip_faults(ctx: Context) -> Row:
+    (ctx.work / "geo-db").mkdir()
+    db = build_city_db(ctx.work / "geo-db" / "City.mmdb")
+    server = ctx.server("geo", HERALD_GEOIP_DB=str(db), HERALD_RELOAD_INTERVAL="0.2")
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 3)
+            db.unlink()  # removed
+            time.sleep(ctx.short / 3)
+            db.write_bytes(b"\0" * 1024)  # replaced by garbage
+            time.sleep(ctx.short / 3)
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    held = ok and tally.five_xx == 0 and not tally.errors
+    return Row(
+        "GeoIP file removed, then corrupted",
+        sum(tally.statuses.values()),
+        held,
+        f"5xx {tally.five_xx}, connection errors {sum(tally.errors.values())}; {detail}",
+    )
+
+
+def geoip_missing(ctx: Context) -> Row:
+    server = ctx.server("nogeo", HERALD_GEOIP_DB=str(ctx.work / "absent.mmdb"))
+    try:
+        status, ready = server.get("/readyz")
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 2)
+    finally:
+        server.stop()
+    says_why = status == 503 and "HERALD_GEOIP_DB" in str(ready.get("reasons"))
+    held = says_why and tally.five_xx == 0 and not tally.errors and tally.statuses[200] > 0
+    return Row(
+        "GeoIP database missing at start",
+        sum(tally.statuses.values()),
+        held,
+        f"/readyz {status} naming HERALD_GEOIP_DB: {says_why}; 5xx {tally.five_xx}",
+    )
+
+
+def disk_full(ctx: Context) -> Row:
+    server = ctx.server("full")
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 3)
+            workers = server.workers()
+            for pid in workers:  # the disk is full: no file may grow any more
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+            time.sleep(ctx.short / 3)
+            status, ready = server.get("/readyz")
+            for pid in workers:
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            time.sleep(ctx.short / 3)
+        _, metrics = server.get_text("/metrics")
+    finally:
+        server.stop()
+    lost = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('herald_audit_records_total{outcome="lost"}')
+    )
+    events = [r for r in all_records(server.audit) if r.get("kind") == "records_lost"]
+    counted = sum(int(r["count"]) for r in events)
+    logged = logged_decisions(server.audit)
+    unlogged = sum(1 for d in tally.answered if d not in logged)
+    intact, verdict = verify(server.audit)
+    held = (
+        tally.five_xx == 0
+        and not tally.errors
+        and ready.get("status") == "degraded"
+        and lost > 0
+        and counted == lost == unlogged
+        and intact
+    )
+    return Row(
+        "audit disk full, then writable",
+        sum(tally.statuses.values()),
+        held,
+        f"/readyz {ready.get('status')}; lost {lost:.0f} (metric) = {counted} (records_lost events) = "
+        f"{unlogged} (answers not in the log); 5xx {tally.five_xx}; verify: {verdict}",
+    )
+
+
+def all_records(audit: Path) -> Iterator[dict[str, object]]:
+    for path in sorted(audit.glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+
+
+@dataclass
+class Context:
+    work: Path
+    seconds: float
+    short: float
+    clients: int
+    workers: int
+    db: Path
+
+    def server(self, name: str, **env: str) -> Server:
+        work = self.work / name
+        work.mkdir()
+        return Server(work, self.workers, {"HERALD_GEOIP_DB": str(self.db)} | env)
+
+
+SCENARIOS: list[Callable[[Context], Row]] = [
+    sustained,
+    kill_worker,
+    broken_rules,
+    geoip_faults,
+    geoip_missing,
+    disk_full,
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60, help="length of the sustained-load run")
+    parser.add_argument("--short", type=float, default=8, help="length of each fault scenario")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, audit files)")
+    parser.add_argument("--only", nargs="*", choices=[s.__name__ for s in SCENARIOS], help="run only these")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="herald-soak-"))
+    try:
+        db = build_city_db(work / "City.mmdb")
+        ctx = Context(work, args.seconds, args.short, args.clients, args.workers, db)
+        rows = []
+        for scenario in [s for s in SCENARIOS if not args.only or s.__name__ in args.only]:
+            row = scenario(ctx)
+            rows.append(row)
+            print(
+                f"{row.scenario}: {'held' if row.held else 'FAILED'} ({row.requests} requests) {row.detail}",
+                flush=True,
+            )
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    width = max(len(r.scenario) for r in rows)
+    print(f"\n{'scenario'.ljust(width)}  requests  held")
+    for row in rows:
+        print(f"{row.scenario.ljust(width)}  {row.requests:>8}  {'yes' if row.held else 'NO'}")
+    held = sum(r.held for r in rows)
+    print(f"soak: {held} passed, {len(rows) - held} failed")
+    return 0 if held == len(rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
