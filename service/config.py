@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,23 @@ from service.network import IPNetwork, parse_networks
 
 def _networks(value: Any) -> Any:
     return parse_networks(value) if isinstance(value, str) else value
+
+
+def _split(value: Any) -> Any:
+    return tuple(e for e in re.split(r"[,\s]+", value.strip()) if e) if isinstance(value, str) else value
+
+
+_ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?$")
+_DEFAULT_PORT = {"http": "80", "https": "443"}
+
+
+def _origin(text: str) -> str:
+    """An origin as browsers send it: lower-case `scheme://host[:port]`, no default port, no slash."""
+    match = _ORIGIN.match(text.lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not an origin: give scheme://host[:port], e.g. https://www.rferl.org")
+    scheme, host, port = match.groups()
+    return f"{scheme}://{host}" + (f":{port}" if port and port != _DEFAULT_PORT[scheme] else "")
 
 
 class Settings(BaseSettings):
@@ -88,6 +106,11 @@ class Settings(BaseSettings):
         description="CIDRs of proxies whose X-Forwarded-For and country header are believed "
         "(comma-separated). Default: none.",
     )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)] = Field(
+        (),
+        description="Origins whose pages may call the decision endpoints from the browser (CORS), "
+        "comma-separated, e.g. https://www.rferl.org; * for any. Default: none (no CORS headers).",
+    )
     country_header: str | None = Field(
         None, description="Request header with the reader's country set by a trusted CDN, e.g. CF-IPCountry."
     )
@@ -117,6 +140,15 @@ class Settings(BaseSettings):
         if self.audit_address == "hash" and self.audit_address_key is None:
             raise ValueError("HERALD_AUDIT_ADDRESS=hash needs HERALD_AUDIT_ADDRESS_KEY")
         return self
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in value:
+            if len(value) > 1:
+                raise ValueError("* allows every origin: give it alone")
+            return value
+        return tuple(dict.fromkeys(_origin(entry) for entry in value))
 
     @field_validator("country_header")
     @classmethod

@@ -1,0 +1,108 @@
+"""The auditors' dashboard (GET /audit): decisions and notices by day and country, a decision lookup,
+and whether the log is intact. Served where the audit endpoints are (HERALD_AUDIT_HTTP, or keys)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from service.audit.explain import explain_decision
+from service.audit.reader import find_decision
+from service.audit.replay import Engines
+from service.audit.summary import notice_ids, summarize
+from service.audit.verify import verify
+from service.web import chart
+from service.web.pages import POLICY
+from service.web.runtime import Runtime, runtime
+
+# Blueprint name "pages_audit": service/web/auth.py gives it the auditor's role when keys are used.
+bp = Blueprint("pages_audit", __name__, template_folder="templates")
+DEFAULT_DAYS = 14
+MAX_DAYS = 366
+
+
+@bp.get("/audit")
+def dashboard() -> tuple[str, int, dict[str, str]]:
+    rt = runtime()
+    today = rt.clock().date()
+    errors: list[str] = []
+    last = _day(request.args.get("last"), "last", errors) or today
+    first = _day(request.args.get("first"), "first", errors) or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        errors.append(f"the first day ({first}) is after the last ({last})")
+        first = last
+    if (last - first).days >= MAX_DAYS:
+        errors.append(f"at most {MAX_DAYS} days at once: showing {MAX_DAYS} days up to {last}")
+        first = last - timedelta(days=MAX_DAYS - 1)
+    directories = [rt.settings.audit_dir]
+    rows = summarize(directories, first.isoformat(), (last + timedelta(days=1)).isoformat(), threads=1)
+    days = chart.days_between(first, last)
+    counts = chart.by_country(rows)
+    notices = notice_ids(rows)
+    table = [
+        {"day": day, "country": country or chart.UNKNOWN, "decisions": row.decisions, "notices": row.notices}
+        for (day, country, _), row in rows.items()
+    ]
+    context: dict[str, Any] = {
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+        "errors": errors,
+        "chart": chart.build(rows, days),
+        "table": table,
+        "notice_ids": notices,
+        "totals": {
+            "decisions": sum(d for d, _ in counts.values()),
+            "shown": sum(n for _, n in counts.values()),
+            "by_notice": {n: sum(r.notices[n] for r in rows.values()) for n in notices},
+        },
+        "verification": _verification(rt),
+        "lookup": _lookup(rt, request.args.get("decision", "").strip()),
+    }
+    status = 404 if context["lookup"] and context["lookup"]["record"] is None else 400 if errors else 200
+    return render_template("audit.html", **context), status, {"Content-Security-Policy": POLICY}
+
+
+def _day(value: str | None, name: str, errors: list[str]) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{name}: {value!r} is not a date (YYYY-MM-DD)")
+        return None
+
+
+def _verification(rt: Runtime) -> dict[str, Any]:
+    """`herald audit verify` over the log, with how long it took: it reads every file."""
+    started = time.perf_counter()
+    key = rt.settings.audit_key.get_secret_value().encode() if rt.settings.audit_key else None
+    report = verify([rt.settings.audit_dir], key)
+    return {
+        "ok": report.ok,
+        "files": len(report.files),
+        "records": sum(f.records for f in report.files),
+        "rulesets": len(report.rulesets),
+        "problems": [
+            {"file": f.path.name, "kind": f.problem.kind, "seq": f.problem.seq, "line": f.problem.line,
+             "detail": f.problem.detail}
+            for f in report.files
+            if f.problem is not None
+        ],
+        "bad_rulesets": [r.path.name for r in report.rulesets if not r.ok],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _lookup(rt: Runtime, decision_id: str) -> dict[str, Any] | None:
+    """The record of one decision and its explanation (replay verdict, every rule's checks)."""
+    if not decision_id:
+        return None
+    directories = [rt.settings.audit_dir]
+    record = find_decision(directories, decision_id)
+    if record is None:
+        return {"id": decision_id, "record": None, "explanation": None}
+    explanation = explain_decision(record, Engines(directories))
+    return {"id": decision_id, "record": record, "explanation": explanation}
