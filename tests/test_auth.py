@@ -131,3 +131,17 @@ def test_keys_cli(tmp_path: Path) -> None:
     broken = runner.invoke(main, ["keys", "list", "--file", str(tmp_path / "broken.json")])
     assert broken.exit_code == 1 and "not a keys file" in broken.output and "Traceback" not in broken.output
     assert json.loads(path.read_text()) == {"keys": []}
+
+
+def test_the_dashboard_asks_the_browser_for_the_key(
+    make_app: Callable[..., Flask], settings: Settings, keys: dict[str, str]
+) -> None:
+    import base64
+
+    client = keyed_client(make_app, settings, keys)
+    challenge = client.get("/audit")
+    assert challenge.status_code == 401 and challenge.headers["WWW-Authenticate"] == 'Basic realm="herald"'
+    basic = base64.b64encode(f"anyone:{keys['auditor']}".encode()).decode()
+    assert client.get("/audit", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    wrong = base64.b64encode(b"anyone:hk_nope").decode()
+    assert client.get("/audit", headers={"Authorization": f"Basic {wrong}"}).status_code == 401

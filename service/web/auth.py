@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 
 from flask import Flask, request
@@ -16,6 +17,21 @@ log = logging.getLogger("herald.auth")
 # Blueprint name -> role. Endpoints of other blueprints (health, status, OpenAPI, widget) are open.
 ROLE_OF_BLUEPRINT = {"audit": "audit", "pages_audit": "audit", "admin": "admin"}
 DECISION_BLUEPRINTS = {"decisions", "explain"}
+PAGE_BLUEPRINTS = {"pages_audit"}
+
+
+def presented_key(header: str) -> str | None:
+    """The key in `Authorization: Bearer <key>`, or the password of `Basic` (what a browser sends)."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            _, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return password or None
+    return None
 
 
 def install(app: Flask, keys: KeyStore | None, decisions_need_key: bool) -> None:
@@ -32,15 +48,17 @@ def install(app: Flask, keys: KeyStore | None, decisions_need_key: bool) -> None
             role = "decide"
         if role is None or request.method == "OPTIONS":
             return
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        key = keys.find(presented.strip()) if scheme.lower() == "bearer" and presented else None
+        presented = presented_key(request.headers.get("Authorization", ""))
+        key = keys.find(presented) if presented else None
         if key is None:
             _refused("no key" if not presented else "unknown key", role, None)
+            # Pages ask the browser for the key as a password (any user name); APIs take a Bearer key.
+            challenge = 'Basic realm="herald"' if blueprint in PAGE_BLUEPRINTS else 'Bearer realm="herald"'
             raise ApiProblem(
                 401,
                 "Unauthorized",
                 f"this endpoint needs a key with the role {role!r}: send Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": 'Bearer realm="herald"'},
+                headers={"WWW-Authenticate": challenge},
             )
         if role not in key.roles:
             _refused("role missing", role, key.name)
