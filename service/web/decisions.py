@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
 from service.decision import Decision
-from service.inputs import Location
+from service.inputs import Article, Location
 from service.model import ArticleFields
 from service.web.locate import locate
 from service.web.problems import ApiProblem, from_validation
@@ -26,8 +26,9 @@ def decide_one() -> Response:
     body = parse(DecisionRequest)
     reader, address = locate(body.reader, request, rt)
     engine = rt.engine  # one ruleset for the whole request, even if a reload happens meanwhile
-    decision = engine.decide(body.article.to_article(), reader, body.at or rt.clock())
-    return json_response(_answer(rt, body.article, decision, address))
+    article = body.article.to_article()
+    decision = engine.decide(article, reader, body.at or rt.clock())
+    return json_response(_answer(rt, article, decision, address))
 
 
 @bp.post("/v1/decisions/batch")
@@ -43,10 +44,8 @@ def decide_batch() -> Response:
     reader, address = locate(body.reader, request, rt)
     at = body.at or rt.clock()
     engine = rt.engine
-    decisions = [
-        _answer(rt, article, engine.decide(article.to_article(), reader, at), address)
-        for article in body.articles
-    ]
+    articles = [fields.to_article() for fields in body.articles]
+    decisions = [_answer(rt, article, engine.decide(article, reader, at), address) for article in articles]
     return json_response(
         {"reader": _location(reader.location), "ruleset": engine.hash, "decisions": decisions}
     )
@@ -69,8 +68,9 @@ def decide_get() -> Response:
         raise from_validation(error, strip="article") from None  # name the query parameter
     rt = runtime()
     reader, address = locate(None, request, rt)
-    decision = rt.engine.decide(parsed.article.to_article(), reader, parsed.at or rt.clock())
-    return json_response(_answer(rt, parsed.article, decision, address))
+    article = parsed.article.to_article()
+    decision = rt.engine.decide(article, reader, parsed.at or rt.clock())
+    return json_response(_answer(rt, article, decision, address))
 
 
 def parse(model: type[M]) -> M:
@@ -87,9 +87,9 @@ def parse(model: type[M]) -> M:
         raise from_validation(error) from None
 
 
-def _answer(rt: Runtime, article: ArticleFields, decision: Decision, address: str | None) -> dict[str, Any]:
+def _answer(rt: Runtime, article: Article, decision: Decision, address: str | None) -> dict[str, Any]:
     decision_id = rt.new_id()
-    rt.log_decision(Answered(decision_id, article.to_article(), decision, address))
+    rt.log_decision(Answered(decision_id, article, decision, address))
     return {"decision_id": decision_id, **render(decision)}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Request
 
 from service import iso
@@ -34,7 +36,7 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
         country = given.country or (given.subdivision or "").split("-", 1)[0]
         return Reader(Location(country, given.subdivision, "explicit"), languages), None
     if given is not None and given.ip is not None:
-        ip = parse_ip(given.ip)
+        ip = _parsed(given.ip)  # already checked by the schema: parsed once more, remembered
         return Reader(_lookup(ip, rt), languages), str(ip)
     trusted = rt.settings.trusted_proxies
     peer = request.remote_addr
@@ -49,6 +51,10 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
     if address is None:
         return Reader(UNKNOWN, languages), None
     return Reader(_lookup(address, rt), languages), str(address)
+
+
+# Readers come back: the same address text gives the same address object.
+_parsed = lru_cache(maxsize=16_384)(parse_ip)
 
 
 def _is_trusted(peer: str, rt: Runtime) -> bool:
