@@ -73,7 +73,8 @@ def main() -> None:
     for _ in range(rounds):
         with GeoDatabase.open(path) as geo:
             zipf_times.append(per_call_us(geo.lookup, stream))
-            hit_pct = 100 * (1 - geo._cached / n)  # every miss is cached once (cache not full)
+            cached = getattr(geo, "_cached", None)  # networks cached: one per miss (cache not full)
+            hit_pct = 100 * (1 - (len(geo._cache) if cached is None else cached) / n)
     with GeoDatabase.open(path) as geo:
         repeat = addresses[:1000]
         for ip in repeat:
