@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import TypeAlias
 
@@ -32,6 +33,11 @@ def parse_ip(text: str) -> IPAddress:
     if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+# Readers repeat, and a request's address is parsed twice (validated, then located): remember
+# recent answers. Errors are not cached; they are rare and cheap to find again.
+parse_ip_cached = lru_cache(maxsize=16_384)(parse_ip)
 
 
 def is_locatable(ip: IPAddress) -> bool:

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,11 @@ class AuditWriter:
         self._follows: str | None = None
         self._pending: list[tuple[str, Fields]] = []  # events for the head of a new file
         self._size = 0
-        self._day = ""
+        self._day: date | None = None
         self._synced = time.monotonic()
+        self._dirty = False  # records written since the last fsync
+        self._syncer: threading.Thread | None = None
+        self._closing = threading.Event()
         self.path: Path | None = None
         self._broken: Path | None = None
 
@@ -156,7 +159,7 @@ class AuditWriter:
         if self.fsync is not None:
             _sync_directory(self.directory)
         old = self._fd
-        self._fd, self.path, self._size, self._day = fd, path, 0, now.strftime("%Y%m%d")
+        self._fd, self.path, self._size, self._day = fd, path, 0, now.date()
         pending, self._pending = self._pending, []
         for kind, fields in pending:
             self._append(kind, fields, now)
@@ -178,7 +181,7 @@ class AuditWriter:
             if self._fd < 0:
                 raise RuntimeError("audit writer is closed")
             now = self.clock()
-            if self._size < self.max_bytes and now.strftime("%Y%m%d") == self._day:
+            if self._size < self.max_bytes and now.date() == self._day:
                 return self._append(kind, fields, now)
             with directory_lock(self.directory):
                 self._follows = self.path.name if self.path else None
@@ -218,8 +221,17 @@ class AuditWriter:
         self._seq += 1
         self._prev = record["hash"]
         self._size += len(line)
-        if self.fsync is not None and (self.fsync == 0 or time.monotonic() - self._synced >= self.fsync):
+        if self.fsync == 0:
             self._sync(self._fd)
+        elif self.fsync is not None:
+            # Every N seconds a thread of its own syncs, so no request waits on the disk (an fsync can
+            # take milliseconds, and the writer's lock would hold every thread of the worker meanwhile).
+            self._dirty = True
+            if self._syncer is None:
+                self._syncer = threading.Thread(
+                    target=self._sync_every, name="herald-audit-sync", daemon=True
+                )
+                self._syncer.start()
         return record
 
     def _sync(self, fd: int) -> None:
@@ -230,7 +242,19 @@ class AuditWriter:
                 log.warning("audit fsync failed: %s", error)
             self._synced = time.monotonic()
 
+    def _sync_every(self) -> None:
+        interval = self.fsync or 1.0
+        while not self._closing.wait(interval):
+            if self._dirty:
+                self._dirty = False
+                fd = self._fd
+                if fd >= 0:
+                    with contextlib.suppress(OSError):  # closed meanwhile: closing synced it
+                        os.fdatasync(fd)
+                        self._synced = time.monotonic()
+
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
             self._close_fd(self._fd)
             self._fd = -1

@@ -17,8 +17,7 @@ from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, logs, metrics, problems, status
-from service.web.cors import install as install_cors
+from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
 from service.web.dashboard import bp as dashboard_bp
 from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
@@ -72,13 +71,11 @@ def create_app(
         rt.reloader.seen = fingerprint(settings.rules_dir)
     app.extensions["herald"] = rt
     problems.install(app)
-    metrics.install(app, rt.metrics)
-    if settings.access_log:
-        logs.install(app)
+    hooks.install(app, settings, rt.metrics)
+    app.register_blueprint(metrics.bp)
     auth.install(
         app, KeyStore(settings.keys_file) if settings.keys_file else None, settings.decisions_need_key
     )
-    install_cors(app, settings)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)

@@ -1,8 +1,8 @@
-"""CORS (HERALD_ALLOWED_ORIGINS) and cache headers for the decision endpoints, as request hooks."""
+"""CORS (HERALD_ALLOWED_ORIGINS) and cache headers for the decision endpoints."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Request, Response
 
 from service.config import Settings
 
@@ -15,29 +15,38 @@ PREFLIGHT_MAX_AGE = 600  # Chromium caps it at 7200, Firefox at 86400
 ALLOWED_HEADERS = "Content-Type, Authorization"
 
 
-def install(app: Flask, settings: Settings) -> None:
-    """Answer preflights from allowed origins, and mark every decision response: who may read it
+class Cors:
+    """Answers preflights from allowed origins, and marks every decision response: who may read it
     (CORS) and who may keep it (`private`: the answer depends on the reader's address)."""
-    origins = settings.allowed_origins
-    vary = ["Accept-Language", "X-Forwarded-For", *filter(None, [settings.country_header]), "Origin"]
 
-    def allowed_origin() -> str | None:
+    def __init__(self, settings: Settings) -> None:
+        self.origins = settings.allowed_origins
+        vary = ["Accept-Language", "X-Forwarded-For", *filter(None, [settings.country_header]), "Origin"]
+        self.vary = ", ".join(vary)
+        self.private = f"private, max-age={MAX_AGE}"
+
+    def allowed_origin(self, request: Request) -> str | None:
         """The value of Access-Control-Allow-Origin for this request, or None."""
         origin = request.headers.get("Origin")
-        if origin is None or not origins:
+        if origin is None or not self.origins:
             return None
-        if origins == ("*",):
+        if self.origins == ("*",):
             return "*"
-        return origin if origin.lower() in origins else None
+        return origin if origin.lower() in self.origins else None
 
-    def is_preflight() -> bool:
+    @staticmethod
+    def is_preflight(request: Request) -> bool:
         return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
-    @app.before_request
-    def _preflight() -> Response | None:
-        if not is_preflight() or request.path not in DECISION_METHODS:
+    def preflight(self, request: Request) -> Response | None:
+        """The answer to a preflight from an allowed origin; None for anything else."""
+        if (
+            request.method != "OPTIONS"
+            or request.path not in DECISION_METHODS
+            or not self.is_preflight(request)
+        ):
             return None
-        origin = allowed_origin()
+        origin = self.allowed_origin(request)
         if origin is None:
             return None  # Flask's own OPTIONS answer, without CORS headers: the browser refuses
         response = Response(status=204)
@@ -48,16 +57,19 @@ def install(app: Flask, settings: Settings) -> None:
         response.vary.update(["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"])
         return response
 
-    @app.after_request
-    def _decision_headers(response: Response) -> Response:
-        if request.path not in DECISION_METHODS or is_preflight():
-            return response
-        origin = allowed_origin()
-        if origin is not None:
-            response.headers["Access-Control-Allow-Origin"] = origin
-        if request.method in ("GET", "HEAD") and response.status_code == 200:
-            response.headers["Cache-Control"] = f"private, max-age={MAX_AGE}"
+    def decorate(self, request: Request, response: Response) -> None:
+        """CORS and cache headers on a decision response (not on a preflight, which has its own)."""
+        method = request.method
+        if request.path not in DECISION_METHODS or (method == "OPTIONS" and self.is_preflight(request)):
+            return
+        headers = response.headers
+        if self.origins:
+            origin = self.allowed_origin(request)
+            if origin is not None:
+                headers["Access-Control-Allow-Origin"] = origin
+        if method in ("GET", "HEAD") and response.status_code == 200:
+            headers["Cache-Control"] = self.private
         else:  # a POST is one logged page view; an error is not worth keeping
-            response.headers["Cache-Control"] = "no-store"
-        response.vary.update(vary)
-        return response
+            headers["Cache-Control"] = "no-store"
+        # Set as one string: werkzeug's `response.vary` parses and rebuilds a header set each time.
+        headers["Vary"] = f"{headers['Vary']}, {self.vary}" if "Vary" in headers else self.vary

@@ -86,8 +86,13 @@ def _verification(rt: Runtime) -> dict[str, Any]:
         "records": sum(f.records for f in report.files),
         "rulesets": len(report.rulesets),
         "problems": [
-            {"file": f.path.name, "kind": f.problem.kind, "seq": f.problem.seq, "line": f.problem.line,
-             "detail": f.problem.detail}
+            {
+                "file": f.path.name,
+                "kind": f.problem.kind,
+                "seq": f.problem.seq,
+                "line": f.problem.line,
+                "detail": f.problem.detail,
+            }
             for f in report.files
             if f.problem is not None
         ],

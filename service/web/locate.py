@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from flask import Request
 
 from service import iso
 from service.inputs import UNKNOWN, Location, Reader
 from service.languages import parse_accept_language
-from service.network import IPAddress, client_address, parse_ip
+from service.network import IPAddress, client_address, is_locatable, parse_ip, parse_ip_cached
 from service.web.runtime import Runtime
 from service.web.schemas import ReaderIn
 
@@ -36,7 +34,7 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
         country = given.country or (given.subdivision or "").split("-", 1)[0]
         return Reader(Location(country, given.subdivision, "explicit"), languages), None
     if given is not None and given.ip is not None:
-        ip = _parsed(given.ip)  # already checked by the schema: parsed once more, remembered
+        ip = parse_ip_cached(given.ip)  # checked by the schema already: this is the remembered answer
         return Reader(_lookup(ip, rt), languages), str(ip)
     trusted = rt.settings.trusted_proxies
     peer = request.remote_addr
@@ -53,10 +51,6 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
     return Reader(_lookup(address, rt), languages), str(address)
 
 
-# Readers come back: the same address text gives the same address object.
-_parsed = lru_cache(maxsize=16_384)(parse_ip)
-
-
 def _is_trusted(peer: str, rt: Runtime) -> bool:
     try:
         ip = parse_ip(peer)
@@ -66,4 +60,15 @@ def _is_trusted(peer: str, rt: Runtime) -> bool:
 
 
 def _lookup(ip: IPAddress, rt: Runtime) -> Location:
-    return rt.geo.lookup(ip) if rt.geo is not None else UNKNOWN
+    """The address's location, counted by outcome for /metrics."""
+    if rt.geo is None:
+        rt.metrics.located("no_database")
+        return UNKNOWN
+    location = rt.geo.lookup(ip)
+    if location.source == "geoip":
+        rt.metrics.located("found_anonymizer" if location.anonymized else "found")
+    elif not is_locatable(ip) and not rt.settings.locate_private:
+        rt.metrics.located("not_global")
+    else:
+        rt.metrics.located("anonymizer_no_country" if location.anonymized else "not_found")
+    return location

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Response
 
 from service.decision import Decision
 
@@ -32,6 +32,8 @@ def never_fails(method: F) -> F:
             log.warning("metric not recorded: %s", error)
 
     return cast(F, safe)
+
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -68,7 +70,8 @@ class Metrics:
         )
         self.geoip = Counter(
             "herald_geoip_lookups_total",
-            "Reader locations by outcome (geoip, unknown, header, explicit).",
+            "GeoIP lookups by outcome: found, found_anonymizer, not_found, anonymizer_no_country, "
+            "not_global, no_database.",
             ["outcome"],
             registry=r,
         )
@@ -92,17 +95,26 @@ class Metrics:
             registry=r,
         )
         self._hash: str | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: `labels()` checks and locks on every call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     @never_fails
     def decision(self, decision: Decision) -> None:
         country = decision.reader.country or "unknown"
-        self.decisions.labels(country, decision.reader.source).inc()
+        self.child(self.decisions, country, decision.reader.source).inc()
         for notice in decision.notices:
-            self.notices.labels(notice.id, country).inc()
+            self.child(self.notices, notice.id, country).inc()
 
     @never_fails
     def located(self, source: str) -> None:
-        self.geoip.labels(source).inc()
+        self.child(self.geoip, source).inc()
 
     @never_fails
     def serving(self, ruleset_hash: str) -> None:
@@ -117,7 +129,11 @@ class Metrics:
 
     @never_fails
     def audit_record(self, outcome: str) -> None:
-        self.audit.labels(outcome).inc()
+        self.child(self.audit, outcome).inc()
+
+    @never_fails
+    def request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self.child(self.requests, endpoint, method, str(status)).observe(seconds)
 
     @never_fails
     def auth_refused(self, reason: str) -> None:
@@ -132,31 +148,6 @@ class Metrics:
             mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))
-
-
-def install(app: Flask, metrics: Metrics) -> None:
-    """Time every request and count it by endpoint (the route, not the raw path) and status."""
-    import time
-
-    @app.before_request
-    def _start() -> None:
-        g.herald_started = time.perf_counter()
-
-    @never_fails
-    def observe(response: Response) -> None:
-        started = g.get("herald_started")
-        if started is not None:
-            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            metrics.requests.labels(endpoint, request.method, str(response.status_code)).observe(
-                time.perf_counter() - started
-            )
-
-    @app.after_request
-    def _count(response: Response) -> Response:
-        observe(response)
-        return response
-
-    app.register_blueprint(bp)
 
 
 @bp.get("/metrics")

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from service.model import ArticleFields, CountryCode, Instant, LanguageTags, SubdivisionCode
-from service.network import parse_ip
+from service.network import parse_ip_cached
 
 
 def _ip(text: str) -> str:
-    return str(parse_ip(text))
+    return str(parse_ip_cached(text))
 
 
 class Contract(BaseModel):
