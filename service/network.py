@@ -72,14 +72,37 @@ def _trusted(ip: IPAddress, trusted: Sequence[IPNetwork]) -> bool:
     return any(ip in network for network in trusted)
 
 
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
-) -> IPAddress | None:
-    """The reader's address: the peer, unless it is a trusted proxy, then from X-Forwarded-For.
+def forwarded_for(header: str) -> list[str]:
+    """The `for=` addresses of a `Forwarded` header (RFC 7239), left to right, as address texts:
+    quotes, IPv6 brackets and ports removed. An element without `for=` gives "" (not an address)."""
+    hops = []
+    for element in header.split(","):
+        value = ""
+        for pair in element.split(";"):
+            name, _, raw = pair.strip().partition("=")
+            if name.strip().lower() == "for":
+                value = raw.strip().strip('"')
+                if value.startswith("["):  # "[2001:db8::1]:4711"
+                    value = value[1 : value.find("]")] if "]" in value else ""
+                elif value.count(":") == 1:  # "192.0.2.60:4711"
+                    value = value.partition(":")[0]
+        hops.append(value)
+    return hops
 
-    The header is walked from the right (the hop our proxy added) past trusted proxies to the
-    first untrusted hop. An entry that does not parse ends the walk at the last good hop, so
-    garbage is never believed; when every hop is trusted, the leftmost one is the answer.
+
+def client_address(
+    peer: str | None,
+    x_forwarded_for: str | None,
+    trusted: Sequence[IPNetwork],
+    forwarded: str | None = None,
+) -> IPAddress | None:
+    """The reader's address: the peer, unless it is a trusted proxy, then from the proxy headers
+    (`Forwarded` when present, else `X-Forwarded-For`).
+
+    The hops are walked from the right (the one our proxy added) past trusted proxies to the
+    first untrusted hop. An entry that does not parse (`unknown`, an obfuscated name, garbage)
+    ends the walk at the last good hop, so it is never believed; when every hop is trusted, the
+    leftmost one is the answer.
     """
     if peer is None:
         return None
@@ -87,8 +110,18 @@ def client_address(
         hop = parse_ip(peer)
     except ValueError:
         return None
-    if not forwarded_for or not _trusted(hop, trusted):
+    if not (forwarded or x_forwarded_for) or not _trusted(hop, trusted):
         return hop
+    hops = forwarded_for(forwarded) if forwarded else (x_forwarded_for or "").split(",")
+    for entry in reversed(hops):
+        try:
+            previous = parse_ip(entry)
+        except ValueError:
+            return hop
+        if not _trusted(previous, trusted):
+            return previous
+        hop = previous
+    return hop
     for entry in reversed(forwarded_for.split(",")):
         try:
             previous = parse_ip(entry)

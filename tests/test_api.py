@@ -273,14 +273,28 @@ def test_openapi_is_generated_from_the_models(client: FlaskClient) -> None:
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("DecisionRequest")
 
 
-def test_untrusted_proxy_headers_change_nothing(client: FlaskClient) -> None:
-    body = decide(
-        client,
-        {"article": RFERL},
-        headers={"X-Forwarded-For": "77.88.8.8"},
-        environ_base={"REMOTE_ADDR": "8.8.8.8"},
+@pytest.mark.parametrize(
+    "spoofed",
+    [
+        {"X-Forwarded-For": "77.88.8.8"},
+        {"Forwarded": "for=77.88.8.8"},
+        {"CF-IPCountry": "RU"},
+        {"X-Forwarded-For": "77.88.8.8", "Forwarded": 'for="77.88.8.8"', "CF-IPCountry": "RU"},
+    ],
+)
+def test_untrusted_proxy_headers_change_nothing(
+    make_app: Callable[..., Flask], settings: Settings, spoofed: dict[str, str]
+) -> None:
+    from service.network import parse_networks
+
+    # Herald trusts a proxy at 10.0.0.0/8 and reads CF-IPCountry, but this call comes from elsewhere.
+    trusting = settings.model_copy(
+        update={"trusted_proxies": parse_networks("10.0.0.0/8"), "country_header": "CF-IPCountry"}
     )
-    assert body["reader"]["country"] == "US" and body["notices"] == []
+    client = make_app(trusting).test_client()
+    body = decide(client, {"article": RFERL}, headers=spoofed, environ_base={"REMOTE_ADDR": "8.8.8.8"})
+    assert (body["reader"]["country"], body["reader"]["source"]) == ("US", "geoip")
+    assert body["notices"] == []
 
 
 def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settings: Settings) -> None:
@@ -295,6 +309,13 @@ def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settin
         client, {"article": RFERL}, headers={"X-Forwarded-For": "77.88.8.8"}, environ_base=via_proxy
     )
     assert (body["reader"]["country"], body["reader"]["source"]) == ("RU", "geoip")
+    body = decide(
+        client,
+        {"article": RFERL},
+        headers={"Forwarded": 'for="[2a02:6b8::feed:ff]:443"'},
+        environ_base=via_proxy,
+    )
+    assert (body["reader"]["subdivision"], body["reader"]["source"]) == ("RU-MOW", "geoip")
     body = decide(client, {"article": RFERL}, headers={"CF-IPCountry": "RU"}, environ_base=via_proxy)
     assert (body["reader"]["country"], body["reader"]["source"]) == ("RU", "header")
     body = decide(
@@ -324,3 +345,43 @@ def test_explain_validates_like_decisions(client: FlaskClient) -> None:
     assert (
         response.status_code == 422 and response.get_json()["errors"][0]["location"] == "/article/publisher"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (
+            b'{"article": {"publisher": "rferl", "publisher": "other"}}',
+            400,
+            "the key 'publisher' appears twice",
+        ),
+        (b'{"article": {"publisher": "rferl"}, "at": NaN}', 400, "NaN is not a JSON number"),
+        (b'{"article": {"publisher": "rferl"}, "x": Infinity}', 400, "Infinity is not a JSON number"),
+        (b'{"article": {"publisher": "rf\xffrl"}}', 400, "the body is not UTF-8 (byte 29)"),
+        (b'{"article": {"publisher": "rferl"},}', 400, "the body is not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "nests too deeply"),
+        (b'"just a string"', 422, "expected a JSON object"),
+        (b'{"article": {"publisher": "rferl"}, "at": 1e999}', 422, "not a number"),
+        (b'{"article": {"publisher": "rferl", "tags": [[["deep"]]]}}', 422, "/article/tags/0"),
+        (b'{"article": {"publisher": "' + b"x" * 101 + b'"}}', 422, "/article/publisher"),
+        (b'{"article": {"publisher": "rferl", "tags": [' + b'"t",' * 100 + b'"t"]}}', 422, "/article/tags"),
+        (b'{"article": {"publisher": "rferl"}, "reader": {"ip": "010.1.1.1"}}', 422, "is not an IP address"),
+        (
+            b'{"article": {"publisher": "rferl"}, "reader": {"ip": "fe80::1%eth0"}}',
+            422,
+            "is not an IP address",
+        ),
+        (b'{"article": {"publisher": "rferl"}, "reader": {"country": "rus"}}', 422, "alpha-2 is 'RU'"),
+        (b'{"article": {"publisher": "rferl"}, "reader": {"country": "R"}}', 422, "unknown country code 'R'"),
+    ],
+)
+def test_hostile_bodies_get_a_precise_4xx(client: FlaskClient, body: bytes, status: int, says: str) -> None:
+    response = client.post("/v1/decisions", data=body, content_type="application/json")
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert says in response.get_data(as_text=True)
+
+
+def test_lower_case_codes_are_accepted(client: FlaskClient) -> None:
+    body = decide(client, {"article": RFERL, "reader": {"country": "ru", "subdivision": "ua-43"}})
+    assert (body["reader"]["country"], body["reader"]["subdivision"]) == ("RU", "UA-43")

@@ -175,3 +175,23 @@ def test_client_address(peer: str | None, forwarded_for: str | None, expected: s
 
 def test_client_address_without_trusted_proxies_is_the_peer() -> None:
     assert client_address("10.0.0.1", "77.88.8.8", ()) == IPv4Address("10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "x_forwarded_for", "expected"),
+    [
+        ("8.8.8.8", "for=77.88.8.8", None, "8.8.8.8"),  # untrusted peer: ignored
+        ("10.0.0.1", "for=77.88.8.8", None, "77.88.8.8"),
+        ("10.0.0.1", 'for="[2a02:6b8::1]:4711";proto=https', None, "2a02:6b8::1"),
+        ("10.0.0.1", "for=77.88.8.8:443", None, "77.88.8.8"),
+        ("10.0.0.1", "for=1.1.1.1, for=77.88.8.8;by=10.0.0.1, for=10.0.0.3", None, "77.88.8.8"),
+        ("10.0.0.1", "for=77.88.8.8, for=unknown", None, "10.0.0.1"),  # not an address: stop
+        ("10.0.0.1", "for=77.88.8.8, for=_hidden", None, "10.0.0.1"),
+        ("10.0.0.1", "proto=https", None, "10.0.0.1"),  # no for=
+        ("10.0.0.1", "For=77.88.8.8", "8.8.8.8", "77.88.8.8"),  # Forwarded wins over X-Forwarded-For
+    ],
+)
+def test_client_address_from_forwarded(
+    peer: str, forwarded: str, x_forwarded_for: str | None, expected: str
+) -> None:
+    assert client_address(peer, x_forwarded_for, TRUSTED, forwarded) == ip_address(expected)

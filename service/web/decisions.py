@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from service.decision import Decision
 from service.inputs import Article, Location
 from service.model import ArticleFields
+from service.web.body import read_json
 from service.web.locate import locate
 from service.web.problems import ApiProblem, from_validation
 from service.web.runtime import Answered, Runtime, runtime
@@ -81,8 +82,9 @@ def parse(model: type[M]) -> M:
             "Unsupported Media Type",
             f"send the body as application/json, not {request.mimetype or 'nothing'!r}",
         )
+    value = read_json(request.get_data(cache=False))
     try:
-        return model.model_validate_json(request.get_data(cache=False))
+        return model.model_validate(value)
     except ValidationError as error:
         raise from_validation(error) from None
 

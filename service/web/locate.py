@@ -45,7 +45,8 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
             return Reader(Location(anonymized=True), languages), None
         if iso.is_country(value):
             return Reader(Location(value, None, "header"), languages), None
-    address = client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
+    headers = request.headers
+    address = client_address(peer, headers.get("X-Forwarded-For"), trusted, headers.get("Forwarded"))
     if address is None:
         return Reader(UNKNOWN, languages), None
     return Reader(_lookup(address, rt), languages), str(address)

@@ -59,13 +59,22 @@ def from_validation(error: ValidationError, strip: str | None = None) -> ApiProb
     errors = [
         {
             "location": pointer(_location(e["loc"], strip)),
-            "message": str(e["msg"]).removeprefix("Value error, "),
+            "message": _MESSAGES.get(e["type"]) or str(e["msg"]).removeprefix("Value error, "),
             "type": e["type"],
         }
         for e in details
     ]
     summary = "; ".join(f"{e['location'] or '/'}: {e['message']}" for e in errors[:3])
     return ApiProblem(422, "Invalid request", summary, errors)
+
+
+# pydantic's wording where it speaks of Python rather than of the JSON the caller sent.
+_MESSAGES = {
+    "model_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+    "tuple_type": "expected a JSON array",
+    "list_type": "expected a JSON array",
+}
 
 
 def _location(loc: tuple[int | str, ...], strip: str | None) -> tuple[int | str, ...]:
