@@ -71,6 +71,23 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+# Gunicorn's own messages (worker boots, exits, timeouts) as JSON lines too, like Herald's.
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.web.logs.JsonFormatter"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        "herald": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
 def metrics_directory() -> None:
     """Workers write their metrics to files in one directory, summed by /metrics. A fresh one per
     start, unless PROMETHEUS_MULTIPROC_DIR is set already; set before prometheus_client loads."""
@@ -88,6 +105,7 @@ def serve(settings: Settings, ruleset: Ruleset, host: str, port: int, workers: i
         "threads": threads,
         "accesslog": None,
         "errorlog": "-",
+        "logconfig_dict": LOG_CONFIG,
         "loglevel": "info",
         "graceful_timeout": 10,
         "proc_name": "herald",

@@ -110,3 +110,22 @@ def test_broken_rules_stop_the_start_with_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "bad.yaml:4:" in result.stderr and "unknown region 'rusia'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_logs_are_json_lines_with_decision_ids_and_reduced_addresses(tmp_path: Path) -> None:
+    import json as jsonlib
+
+    from tests.live import serving
+    from tests.mmdb import build_city_db
+
+    env = {"HERALD_GEOIP_DB": str(build_city_db(tmp_path / "City.mmdb")), "HERALD_RULES_DIR": str(RULES)}
+    with serving(tmp_path, env, workers=1) as live:
+        status, body = request(live.base + "/v1/decisions", {"article": {"publisher": "rferl"}})
+        assert status == 200
+    lines = live.log.read_text().splitlines()
+    records = [jsonlib.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) == len(lines) - 1  # all but the first line, which `herald serve` prints itself
+    (access,) = [r for r in records if r.get("path") == "/v1/decisions"]
+    assert access["decision_ids"] == [body["decision_id"]] and access["status"] == 200
+    assert access["peer"] == "127.0.0.0/24"
+    assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["msg"] for r in records)

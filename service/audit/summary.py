@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from service.audit.reader import files_between
 
 # DuckDB reads the JSON Lines in C++ on every core, only the four fields asked for (measured: about
@@ -48,6 +46,8 @@ def summarize(
 ) -> dict[Key, Row]:
     """Decisions with `start <= day < end` (dates, YYYY-MM-DD), counted per key, sorted by key."""
     rows: dict[Key, Row] = {}
+    import duckdb  # 30 MB: loaded by the tools that summarize, not by every service worker
+
     with duckdb.connect(config={"threads": threads} if threads else {}) as db:
         for batch in _batches(files_between(directories, start, end)):
             found = db.execute(_QUERY, [[str(p) for p in batch], (start or "")[:10], (end or "~")[:10]])
