@@ -12,23 +12,14 @@ possible) drives them with 32 keep-alive connections, in alternating rounds, bes
 - `rss_mb_10000_rules`: VmRSS of a fresh process holding an app built by `create_app` on 10,000
   synthetic rules and the City database, after a few decisions.
 
-Usage: python bench/http.py [--seconds S] [--rounds R] [--connections C] [--quick]
+Usage: python bench/http_load.py [--seconds S] [--rounds R] [--connections C] [--quick]
        [--models gthread:2x4,sync:2,...] [--skip-rss]
 """
 
 from __future__ import annotations
 
-import sys
-
-# This file is named like the standard library's `http` package, and a script's directory comes
-# first on sys.path: load the real package before that directory is searched.
-_HERE = sys.path.pop(0)
-import http.client  # noqa: E402, F401
-import urllib.request  # noqa: E402
-
-sys.path.insert(0, _HERE)
-
 import argparse  # noqa: E402
+import http.client  # noqa: F401
 import ipaddress  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -38,9 +29,11 @@ import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 import textwrap  # noqa: E402
 import time  # noqa: E402
+import urllib.request
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -88,7 +81,7 @@ def ensure_wrk() -> str:
             subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
     found = shutil.which("wrk")
     if not found:
-        raise SystemExit("bench/http.py needs wrk (apt-get install wrk)")
+        raise SystemExit("bench/http_load.py needs wrk (apt-get install wrk)")
     return found
 
 
