@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import orjson
@@ -118,9 +119,9 @@ def client(server: Server, tally: Tally, stop: threading.Event, seed: int) -> No
     rng = random.Random(seed)
     connection: http.client.HTTPConnection | None = None
     while not stop.is_set():
-        body = orjson.dumps(
-            {"article": {"publisher": rng.choice(["rferl", "other"])}, "reader": rng.choice(READERS)}
-        )
+        # Half the readers come from random addresses, so the GeoIP database is read, not only its cache.
+        reader = rng.choice(READERS) if rng.random() < 0.5 else {"ip": str(IPv4Address(rng.getrandbits(32)))}
+        body = orjson.dumps({"article": {"publisher": rng.choice(["rferl", "other"])}, "reader": reader})
         try:
             if connection is None:
                 connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -264,22 +265,28 @@ def broken_rules(ctx: Context) -> Row:
 
 
 def geoip_faults(ctx: Context) -> Row:
+    """The database file is overwritten in place with garbage, truncated, then removed: what a
+    careless `cp` over it, a full disk or an operator's `rm` does while the service runs."""
     (ctx.work / "geo-db").mkdir()
     db = build_city_db(ctx.work / "geo-db" / "City.mmdb")
     server = ctx.server("geo", HERALD_GEOIP_DB=str(db), HERALD_RELOAD_INTERVAL="0.2")
     try:
         with load(server, ctx.clients) as tally:
-            time.sleep(ctx.short / 3)
-            db.unlink()  # removed
-            time.sleep(ctx.short / 3)
-            db.write_bytes(b"\0" * 1024)  # replaced by garbage
-            time.sleep(ctx.short / 3)
+            time.sleep(ctx.short / 4)
+            size = db.stat().st_size
+            with db.open("r+b") as file:  # the same inode: what the workers read
+                file.write(random.Random(1).randbytes(size))
+            time.sleep(ctx.short / 4)
+            os.truncate(db, 100)
+            time.sleep(ctx.short / 4)
+            db.unlink()
+            time.sleep(ctx.short / 4)
     finally:
         server.stop()
     ok, detail = complete(tally, server.audit)
     held = ok and tally.five_xx == 0 and not tally.errors
     return Row(
-        "GeoIP file removed, then corrupted",
+        "GeoIP file corrupted, truncated, removed",
         sum(tally.statuses.values()),
         held,
         f"5xx {tally.five_xx}, connection errors {sum(tally.errors.values())}; {detail}",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.resources
 import ipaddress
+import os
 from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -166,6 +168,8 @@ class GeoDatabase:
         self._cache: dict[int, dict[int, tuple[_Entry, ...]]] = {4: {}, 6: {}}
         self._cached = 0
         self.stale_subdivisions = 0
+        self.errors = 0  # lookups the database could not answer (a corrupt file)
+        self.last_error: str | None = None
         """Lookups whose record had a subdivision code that is not valid ISO 3166-2 today."""
 
     @classmethod
@@ -175,8 +179,10 @@ class GeoDatabase:
         *,
         locate_non_global: bool = False,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        source: Path | None = None,
     ) -> GeoDatabase:
-        """Open a City database; `locate_non_global` lets tests look up documentation ranges."""
+        """Open a City database; `locate_non_global` lets tests look up documentation ranges.
+        `source` names the file `path` is a snapshot of (see `snapshot`), for messages and status."""
         path = Path(path)
         try:
             reader = maxminddb.open_database(path, maxminddb.MODE_MMAP_EXT)
@@ -193,7 +199,8 @@ class GeoDatabase:
                 f"GeoIP database {path} is a {database_type!r} database;"
                 " a City database (GeoIP2-City or GeoLite2-City) is needed"
             )
-        return cls(reader, path, locate_non_global=locate_non_global, cache_size=cache_size)
+        database = cls(reader, source or path, locate_non_global=locate_non_global, cache_size=cache_size)
+        return database
 
     @property
     def path(self) -> Path:
@@ -209,11 +216,14 @@ class GeoDatabase:
 
     def info(self) -> dict[str, str]:
         """What /readyz and the status endpoints report about the database."""
-        return {
+        facts = {
             "path": str(self._path),
             "type": self.database_type,
             "build_date": self.build_date.isoformat(),
         }
+        if self.last_error is not None:
+            facts["error"] = f"{self.errors} lookups failed; last: {self.last_error}"
+        return facts
 
     def lookup(self, ip: IPAddress) -> Location:
         """Where `ip` is; an unknown location for non-global addresses and addresses not found."""
@@ -233,7 +243,13 @@ class GeoDatabase:
                 answer = cached
                 break
         if answer is None:
-            record, prefix_len = self._reader.get_with_prefix_len(ip)
+            try:
+                record, prefix_len = self._reader.get_with_prefix_len(ip)
+            except (maxminddb.InvalidDatabaseError, ValueError) as error:
+                # The file changed under the reader (see `snapshot`): unknown, never a failed request.
+                self.errors += 1
+                self.last_error = str(error)
+                return UNKNOWN
             answer = answer_from_record(record)
             if 0 <= prefix_len <= bits and self._cache_size > 0:
                 shift = bits - prefix_len
@@ -269,3 +285,26 @@ class GeoDatabase:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def snapshot(path: Path) -> Path:
+    """A private, sealed, in-memory copy of the database file, as a path this process and its
+    children (gunicorn workers, forked after) can open: /proc/self/fd/N of a memfd.
+
+    The service then reads data nobody else can change: an operator who copies a new database
+    over the file, truncates it or removes it cannot make a worker read garbage or fault on a
+    vanished page (which kills the process: SIGBUS). A new database takes effect on SIGHUP.
+    Off Linux (no memfd), the file itself is returned."""
+    if not hasattr(os, "memfd_create"):
+        return path
+    data = path.read_bytes()
+    fd = os.memfd_create("herald-geoip", os.MFD_ALLOW_SEALING)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    fcntl.fcntl(
+        fd,
+        fcntl.F_ADD_SEALS,
+        fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL,
+    )
+    return Path(f"/proc/self/fd/{fd}")

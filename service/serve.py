@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
+from service.geo import embedded_database_path, snapshot
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
@@ -41,6 +44,7 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         self.settings = settings
         self.options = options
         self.last_good = ruleset
+        self.geoip_snapshot: Path | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -48,6 +52,21 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         for key, value in self.options.items():
             self.cfg.set(key, value)
         self._refresh_rules()
+        self._refresh_geoip()
+
+    def _refresh_geoip(self) -> None:
+        """Workers read a sealed in-memory copy of the GeoIP file, taken here in the master at start
+        and on SIGHUP: nothing done to the file meanwhile can corrupt what they read."""
+        source = self.settings.geoip_db or embedded_database_path()
+        try:
+            fresh = snapshot(source)
+        except OSError as error:  # workers then open the file themselves and say what is wrong
+            log.error("GeoIP database %s not copied: %s", source, error)
+            return
+        old, self.geoip_snapshot = self.geoip_snapshot, fresh
+        if old is not None and old != source and old.parent == Path("/proc/self/fd"):
+            with contextlib.suppress(OSError, ValueError):
+                os.close(int(old.name))  # running workers keep their own mapping of it
 
     def _refresh_rules(self) -> None:
         """New workers start on the last good ruleset: a broken change must not stop them booting."""
@@ -60,7 +79,7 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         # Called in each worker after the fork: every worker opens its own files and readers,
         # and watches the rules directory itself.
         logs.configure()
-        app = create_app(self.settings, ruleset=self.last_good)
+        app = create_app(self.settings, ruleset=self.last_good, geoip_snapshot=self.geoip_snapshot)
         reloader = runtime(app).reloader
         if reloader is not None:
             reloader.start()

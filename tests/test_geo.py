@@ -15,6 +15,7 @@ from service.geo import (
     embedded_database_path,
     fast_is_locatable,
     locatable_table,
+    snapshot,
 )
 from service.inputs import UNKNOWN, Location
 from service.network import is_locatable, parse_ip
@@ -113,8 +114,7 @@ def test_a_cached_network_is_answered_without_the_database(db: GeoDatabase) -> N
     assert db.lookup(parse_ip("5.59.104.1")) == geoip("UA", "UA-43")
     db._reader.close()  # any lookup that reached the database would now fail
     assert db.lookup(parse_ip("5.59.104.254")) == geoip("UA", "UA-43")
-    with pytest.raises(ValueError):
-        db.lookup(parse_ip("77.88.8.8"))
+    assert db.lookup(parse_ip("77.88.8.8")) == UNKNOWN and db.errors == 1  # it reached the database, now closed
 
 
 def test_cache_with_nested_networks(tmp_path: Path) -> None:
@@ -209,8 +209,8 @@ def test_a_network_shorter_than_its_bucket_is_cached_in_each_bucket_met(tmp_path
         assert database.lookup(parse_ip("93.72.200.1")) == geoip("UA")  # same /16 bucket
         assert database.lookup(parse_ip("93.73.0.1")) == geoip("UA")
         assert database.lookup(parse_ip("10.200.99.1")) == geoip("RU")
-        with pytest.raises(ValueError):
-            database.lookup(parse_ip("93.74.0.1"))  # another /16 of the /12: not met yet
+        assert database.lookup(parse_ip("93.74.0.1")) == UNKNOWN  # another /16 of the /12: not met yet
+        assert database.errors == 1  # so it reached the closed database
 
 
 def test_a_bucket_keeps_its_latest_networks(tmp_path: Path) -> None:
@@ -223,3 +223,26 @@ def test_a_bucket_keeps_its_latest_networks(tmp_path: Path) -> None:
         assert len(bucket) == 8
         assert [entry[1] & 0xFF for entry in bucket] == list(range(11, 3, -1))
         assert all(database.lookup(parse_ip(f"93.72.{i}.9")) == geoip("UA", "UA-30") for i in range(12))
+
+
+def test_a_database_corrupted_under_the_reader_answers_unknown(tmp_path: Path) -> None:
+    path = build_city_db(tmp_path / "City.mmdb")
+    database = GeoDatabase.open(path, cache_size=0)
+    assert database.lookup(parse_ip("77.88.8.8")).country == "RU"
+    with path.open("r+b") as file:  # the same file the reader maps, overwritten in place
+        file.write(random.Random(3).randbytes(path.stat().st_size // 2))
+    answers = [database.lookup(IPv4Address(random.Random(i).getrandbits(32))) for i in range(200)]
+    assert database.errors > 0 and all(a == UNKNOWN or a.source == "geoip" for a in answers)
+    assert database.info()["error"].startswith(f"{database.errors} lookups failed; last: ")
+
+
+def test_a_snapshot_is_sealed_and_outlives_the_file(tmp_path: Path) -> None:
+    path = build_city_db(tmp_path / "City.mmdb")
+    copy = snapshot(path)
+    database = GeoDatabase.open(copy, source=path)
+    path.write_bytes(b"\0" * 10)  # replaced, truncated...
+    path.unlink()  # ...and removed: the snapshot does not change
+    assert database.lookup(parse_ip("5.59.104.1")) == geoip("UA", "UA-43")
+    assert database.info()["path"] == str(path)
+    with pytest.raises(OSError), copy.open("r+b") as file:
+        file.write(b"x")

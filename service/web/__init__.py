@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
@@ -27,11 +28,13 @@ from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_
 log = logging.getLogger("herald")
 
 
-def open_geo(settings: Settings) -> tuple[GeoDatabase | None, str | None]:
-    """The configured GeoIP database, or None and why. A missing database does not stop the
-    service: readers are then located as unknown, and /readyz says so."""
+def open_geo(settings: Settings, snapshot: Path | None = None) -> tuple[GeoDatabase | None, str | None]:
+    """The configured GeoIP database (or the master's `snapshot` of it), or None and why. A missing
+    database does not stop the service: readers are then located as unknown, and /readyz says so."""
     path = settings.geoip_db or embedded_database_path()
     try:
+        if snapshot is not None:
+            return GeoDatabase.open(snapshot, locate_non_global=settings.locate_private, source=path), None
         return GeoDatabase.open(path, locate_non_global=settings.locate_private), None
     except GeoDatabaseError as error:
         message = f"{error} (set HERALD_GEOIP_DB to a GeoIP2/GeoLite2 City database)"
@@ -46,6 +49,7 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
     ruleset: Ruleset | None = None,
+    geoip_snapshot: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
@@ -58,7 +62,7 @@ def create_app(
     if ruleset is not None:
         events.ruleset_loaded(ruleset)
     engine = Engine(ruleset or _load_rules(settings, events))
-    geo, geo_error = open_geo(settings)
+    geo, geo_error = open_geo(settings, geoip_snapshot)
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
