@@ -114,7 +114,7 @@ def test_a_cached_network_is_answered_without_the_database(db: GeoDatabase) -> N
     assert db.lookup(parse_ip("5.59.104.1")) == geoip("UA", "UA-43")
     db._reader.close()  # any lookup that reached the database would now fail
     assert db.lookup(parse_ip("5.59.104.254")) == geoip("UA", "UA-43")
-    assert db.lookup(parse_ip("77.88.8.8")) == UNKNOWN and db.errors == 1  # it reached the database, now closed
+    assert db.lookup(parse_ip("77.88.8.8")) == UNKNOWN and db.errors == 1  # reached the closed database
 
 
 def test_cache_with_nested_networks(tmp_path: Path) -> None:
