@@ -122,12 +122,3 @@ def client_address(
             return previous
         hop = previous
     return hop
-    for entry in reversed(forwarded_for.split(",")):
-        try:
-            previous = parse_ip(entry)
-        except ValueError:
-            return hop
-        if not _trusted(previous, trusted):
-            return previous
-        hop = previous
-    return hop

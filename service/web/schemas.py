@@ -70,14 +70,17 @@ class SupersededOut(Contract):
     rules: list[str]
 
 
-class DecisionOut(Contract):
-    decision_id: str
+class DecisionBody(Contract):
     ruleset: str
     at: str
     reader: ReaderOut
     notices: list[NoticeOut]
     effects: list[str]
     superseded: list[SupersededOut]
+
+
+class DecisionOut(DecisionBody):
+    decision_id: str
 
 
 class CheckOut(Contract):
@@ -93,15 +96,9 @@ class VerdictOut(Contract):
     checks: list[CheckOut]
 
 
-class ExplanationOut(Contract):
+class ExplanationOut(DecisionBody):
     """A decision (not logged, no id) and why each rule did or did not apply."""
 
-    ruleset: str
-    at: str
-    reader: ReaderOut
-    notices: list[NoticeOut]
-    effects: list[str]
-    superseded: list[SupersededOut]
     rules: list[VerdictOut]
 
 
