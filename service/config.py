@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     )
     audit_http: bool = Field(
         False,
-        description="1: serve /v1/audit/* to anyone who can reach the service (until authentication exists).",
+        description="1: serve /v1/audit/* and /audit without keys, to anyone who can reach the service "
+        "(development, or a network only auditors reach). With HERALD_KEYS_FILE they are served "
+        "anyway, to keys with the role audit.",
     )
     reload_interval: float = Field(
         2.0,
@@ -84,7 +86,7 @@ class Settings(BaseSettings):
     admin_http: bool = Field(
         False,
         description="1: serve POST /v1/ruleset/reload to anyone who can reach the service "
-        "(until authentication exists).",
+        "without keys (development). With HERALD_KEYS_FILE it is served anyway, to keys with the role admin.",
     )
     keys_file: Path | None = Field(
         None,
@@ -123,6 +125,14 @@ class Settings(BaseSettings):
         description="Look up non-global addresses (private, documentation ranges) in the GeoIP "
         "database instead of treating them as unknown. For tests and labs only.",
     )
+
+    @property
+    def audit_key_bytes(self) -> bytes | None:
+        return self.audit_key.get_secret_value().encode() if self.audit_key else None
+
+    @property
+    def audit_address_key_bytes(self) -> bytes | None:
+        return self.audit_address_key.get_secret_value().encode() if self.audit_address_key else None
 
     @field_validator("audit_fsync")
     @classmethod

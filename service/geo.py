@@ -168,9 +168,9 @@ class GeoDatabase:
         self._cache: dict[int, dict[int, tuple[_Entry, ...]]] = {4: {}, 6: {}}
         self._cached = 0
         self.stale_subdivisions = 0
+        """Lookups whose record had a subdivision code that is not valid ISO 3166-2 today."""
         self.errors = 0  # lookups the database could not answer (a corrupt file)
         self.last_error: str | None = None
-        """Lookups whose record had a subdivision code that is not valid ISO 3166-2 today."""
 
     @classmethod
     def open(

@@ -21,6 +21,14 @@ class Location:
     def known(self) -> bool:
         return self.country is not None or self.subdivision is not None
 
+    @classmethod
+    def explicit(cls, country: str | None, subdivision: str | None, anonymized: bool = False) -> Location:
+        """Codes given by the caller; a subdivision alone implies its own country (UA-43: UA).
+        With neither, the location is unknown."""
+        if country is None and subdivision is None:
+            return cls(anonymized=anonymized)
+        return cls(country or (subdivision or "").split("-", 1)[0], subdivision, "explicit", anonymized)
+
 
 UNKNOWN = Location()
 

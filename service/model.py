@@ -312,11 +312,7 @@ class CaseReader(Strict):
                 located.country, located.subdivision, located.source, located.anonymized or self.anonymized
             )
         else:
-            known = self.country is not None or self.subdivision is not None
-            country = self.country or (self.subdivision.split("-", 1)[0] if self.subdivision else None)
-            location = Location(
-                country, self.subdivision, "explicit" if known else "unknown", self.anonymized
-            )
+            location = Location.explicit(self.country, self.subdivision, self.anonymized)
         return Reader(location, self.languages)
 
 

@@ -72,6 +72,14 @@ def _trusted(ip: IPAddress, trusted: Sequence[IPNetwork]) -> bool:
     return any(ip in network for network in trusted)
 
 
+def is_trusted(peer: str, trusted: Sequence[IPNetwork]) -> bool:
+    """Whether the direct peer (as the server saw it) is one of the trusted proxies."""
+    try:
+        return _trusted(parse_ip_cached(peer), trusted)
+    except ValueError:
+        return False
+
+
 def forwarded_for(header: str) -> list[str]:
     """The `for=` addresses of a `Forwarded` header (RFC 7239), left to right, as address texts:
     quotes, IPv6 brackets and ports removed. An element without `for=` gives "" (not an address)."""
@@ -96,8 +104,9 @@ def client_address(
     trusted: Sequence[IPNetwork],
     forwarded: str | None = None,
 ) -> IPAddress | None:
-    """The reader's address: the peer, unless it is a trusted proxy, then from the proxy headers
-    (`Forwarded` when present, else `X-Forwarded-For`).
+    """The reader's address: the peer, unless it is a trusted proxy, then from the proxy headers:
+    `X-Forwarded-For` when present, else `Forwarded`. (Proxies write X-Forwarded-For and pass a
+    client's own `Forwarded` through, so preferring `Forwarded` would let readers choose.)
 
     The hops are walked from the right (the one our proxy added) past trusted proxies to the
     first untrusted hop. An entry that does not parse (`unknown`, an obfuscated name, garbage)
@@ -112,7 +121,7 @@ def client_address(
         return None
     if not (forwarded or x_forwarded_for) or not _trusted(hop, trusted):
         return hop
-    hops = forwarded_for(forwarded) if forwarded else (x_forwarded_for or "").split(",")
+    hops = x_forwarded_for.split(",") if x_forwarded_for else forwarded_for(forwarded or "")
     for entry in reversed(hops):
         try:
             previous = parse_ip(entry)

@@ -385,3 +385,17 @@ def test_hostile_bodies_get_a_precise_4xx(client: FlaskClient, body: bytes, stat
 def test_lower_case_codes_are_accepted(client: FlaskClient) -> None:
     body = decide(client, {"article": RFERL, "reader": {"country": "ru", "subdivision": "ua-43"}})
     assert (body["reader"]["country"], body["reader"]["subdivision"]) == ("RU", "UA-43")
+
+
+def test_head_of_the_browser_form_decides_nothing(client: FlaskClient, logged: list[Answered]) -> None:
+    assert client.head("/v1/decisions?publisher=rferl").status_code == 200
+    assert logged == []
+
+
+def test_a_made_up_method_does_not_grow_the_metrics(client: FlaskClient) -> None:
+    for n in range(20):
+        assert client.open("/v1/decisions", method=f"BREW{n}").status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "BREW" not in text
+    count = 'herald_request_duration_seconds_count{endpoint="unmatched",method="other",status="405"}'
+    assert f"{count} 20.0" in text

@@ -145,3 +145,15 @@ def test_the_dashboard_asks_the_browser_for_the_key(
     assert client.get("/audit", headers={"Authorization": f"Basic {basic}"}).status_code == 200
     wrong = base64.b64encode(b"anyone:hk_nope").decode()
     assert client.get("/audit", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+
+
+def test_the_preview_needs_a_key_when_decisions_do(
+    make_app: Callable[..., Flask], settings: Settings, keys: dict[str, str]
+) -> None:
+    client = keyed_client(make_app, settings, keys, decisions_need_key=True)
+    assert client.get("/preview?publisher=rferl&country=RU").status_code == 401
+    assert (
+        client.get("/preview?publisher=rferl&country=RU", headers=bearer(keys["publisher"])).status_code
+        == 200
+    )
+    assert client.get("/widget.js").status_code == 200  # browsers fetch the script without a key

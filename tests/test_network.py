@@ -188,7 +188,10 @@ def test_client_address_without_trusted_proxies_is_the_peer() -> None:
         ("10.0.0.1", "for=77.88.8.8, for=unknown", None, "10.0.0.1"),  # not an address: stop
         ("10.0.0.1", "for=77.88.8.8, for=_hidden", None, "10.0.0.1"),
         ("10.0.0.1", "proto=https", None, "10.0.0.1"),  # no for=
-        ("10.0.0.1", "For=77.88.8.8", "8.8.8.8", "77.88.8.8"),  # Forwarded wins over X-Forwarded-For
+        ("10.0.0.1", "For=77.88.8.8", None, "77.88.8.8"),
+        # the proxy writes X-Forwarded-For and passes the client's own Forwarded through: a reader
+        # who sends Forwarded must not choose their address
+        ("10.0.0.1", "for=8.8.8.8", "77.88.8.8", "77.88.8.8"),
     ],
 )
 def test_client_address_from_forwarded(

@@ -141,7 +141,10 @@ def test_the_batch_takes_the_callers_own_address_when_no_reader_is_given(
     [
         ("", ()),
         ("https://WWW.rferl.org/", ("https://www.rferl.org",)),
-        ("https://www.rferl.org:443, http://localhost:8000", ("https://www.rferl.org", "http://localhost:8000")),
+        (
+            "https://www.rferl.org:443, http://localhost:8000",
+            ("https://www.rferl.org", "http://localhost:8000"),
+        ),
         ("http://127.0.0.1:80 http://[::1]:8080", ("http://127.0.0.1", "http://[::1]:8080")),
         ("*", ("*",)),
         ("https://a.example,https://a.example", ("https://a.example",)),
@@ -296,6 +299,8 @@ def test_the_dashboard_looks_a_decision_up(audited: tuple[FlaskClient, list[str]
         ("first=yesterday", "first: &#39;yesterday&#39; is not a date"),
         ("first=2025-06-02&last=2025-06-01", "the first day (2025-06-02) is after the last (2025-06-01)"),
         ("first=2020-01-01&last=2025-06-01", "at most 366 days at once"),
+        ("last=9999-12-31", "last: &#39;9999-12-31&#39; is outside 2000-01-01..9000-01-01"),
+        ("first=0001-01-03", "first: &#39;0001-01-03&#39; is outside 2000-01-01..9000-01-01"),
     ],
 )
 def test_the_dashboard_says_what_is_wrong_with_the_range(
@@ -304,6 +309,15 @@ def test_the_dashboard_says_what_is_wrong_with_the_range(
     client, _ = audited
     response = client.get("/audit?" + query)
     assert response.status_code == 400 and message in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("decision", ["ffffffff-ffff-7fff-bfff-ffffffffffff", "not-an-id", "0" * 36])
+def test_looking_up_an_impossible_decision_id_is_a_404(
+    audited: tuple[FlaskClient, list[str]], decision: str
+) -> None:
+    client, _ = audited
+    assert client.get(f"/audit?decision={decision}").status_code == 404
+    assert client.get(f"/v1/audit/decisions/{decision}").status_code == 404
 
 
 def test_the_dashboard_shows_a_tampered_log(

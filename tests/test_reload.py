@@ -171,3 +171,24 @@ def test_a_broken_change_under_load_changes_nothing(server: tuple[str, Any], rul
     assert process.poll() is None
     workers_seen(base, lambda body: body["ruleset"] == old and body["rejected"] is not None)
     assert decide_crimea(base)["notices"]
+
+
+def test_rules_the_audit_log_cannot_archive_are_not_served(
+    reloading: tuple[Flask, Recorded], rules: Path
+) -> None:
+    app, recorded = reloading
+    client = app.test_client()
+    old = crimea(client)["ruleset"]
+
+    def full_disk(ruleset: Ruleset, previous: Ruleset | None = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    recorded.ruleset_loaded = full_disk  # type: ignore[method-assign]
+    edit(rules, RUSSIA_ONLY)
+    reloader = runtime(app).reloader
+    assert reloader is not None
+    outcome = reloader.check()
+    assert outcome.status == "rejected" and crimea(client)["ruleset"] == old
+    assert "the audit log refused it" in client.get("/readyz").get_json()["rejected"]["errors"][0]
+    del recorded.ruleset_loaded  # the disk has room again: the next check loads the same files
+    assert reloader.check().status == "loaded" and crimea(client)["notices"] == []

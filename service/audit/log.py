@@ -109,10 +109,8 @@ def open_audit(settings: Settings, clock: Callable[[], datetime] | None = None) 
     """The audit log the settings ask for, opened (a file of its own) and ready to write."""
     if settings.audit == "off":
         return NoAudit()
-    key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
-    address_key = (
-        settings.audit_address_key.get_secret_value().encode() if settings.audit_address_key else None
-    )
+    key = settings.audit_key_bytes
+    address_key = settings.audit_address_key_bytes
     extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
     writer = AuditWriter(
         settings.audit_dir,

@@ -80,7 +80,6 @@ def _uuid7_day(decision_id: str) -> str | None:
     if len(hex_digits) != 32 or hex_digits[12] != "7":
         return None
     try:
-        ms = int(hex_digits[:12], 16)
-    except ValueError:
+        return datetime.fromtimestamp(int(hex_digits[:12], 16) / 1000 + 60, UTC).strftime("%Y-%m-%d")
+    except (ValueError, OverflowError, OSError):  # not hex, or a time no calendar holds
         return None
-    return datetime.fromtimestamp(ms / 1000 + 60, UTC).strftime("%Y-%m-%d")

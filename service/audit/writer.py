@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -74,7 +73,6 @@ class AuditWriter:
         self._pending: list[tuple[str, Fields]] = []  # events for the head of a new file
         self._size = 0
         self._day: date | None = None
-        self._synced = time.monotonic()
         self._dirty = False  # records written since the last fsync
         self._syncer: threading.Thread | None = None
         self._closing = threading.Event()
@@ -240,7 +238,6 @@ class AuditWriter:
                 os.fdatasync(fd)
             except OSError as error:  # the record is written; only its durability is in doubt
                 log.warning("audit fsync failed: %s", error)
-            self._synced = time.monotonic()
 
     def _sync_every(self) -> None:
         interval = self.fsync or 1.0
@@ -251,7 +248,6 @@ class AuditWriter:
                 if fd >= 0:
                     with contextlib.suppress(OSError):  # closed meanwhile: closing synced it
                         os.fdatasync(fd)
-                        self._synced = time.monotonic()
 
     def close(self) -> None:
         self._closing.set()

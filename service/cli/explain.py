@@ -89,8 +89,7 @@ def _reader(request: DecisionRequest, settings: Any) -> Reader:
         return Reader()
     languages = given.languages or ()
     if given.country or given.subdivision:
-        country = given.country or (given.subdivision or "").split("-", 1)[0]
-        return Reader(Location(country, given.subdivision, "explicit"), languages)
+        return Reader(Location.explicit(given.country, given.subdivision), languages)
     if given.ip:
         try:
             database = geoip.GeoDatabase.open(

@@ -61,6 +61,8 @@ def create_app(
     events.started()
     if ruleset is not None:
         events.ruleset_loaded(ruleset)
+    # Taken before loading: a change made while the rules load is then seen at the first check.
+    files = fingerprint(settings.rules_dir) if ruleset is None else None
     engine = Engine(ruleset or _load_rules(settings, events))
     geo, geo_error = open_geo(settings, geoip_snapshot)
     app = Flask("herald")
@@ -71,8 +73,7 @@ def create_app(
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt, settings.reload_interval)
-    if ruleset is None:
-        rt.reloader.seen = fingerprint(settings.rules_dir)
+    rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)
     hooks.install(app, settings, rt.metrics)

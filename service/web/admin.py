@@ -1,11 +1,10 @@
-"""Admin endpoints (off unless HERALD_ADMIN_HTTP=1 until authentication exists): reload the rules."""
+"""Admin endpoints (keys with the role admin, or HERALD_ADMIN_HTTP=1 without keys): reload the rules."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
 from service.web.problems import ApiProblem
-from service.web.reload import Reloader
 from service.web.runtime import runtime
 from service.web.status import json_response
 
@@ -17,7 +16,8 @@ def reload() -> Response:
     """Load the rules directory now in this worker. Other workers follow at their next check
     (within HERALD_RELOAD_INTERVAL). A broken ruleset is a 422 listing every problem."""
     rt = runtime()
-    reloader = rt.reloader or Reloader(rt, 0)
+    reloader = rt.reloader
+    assert reloader is not None  # create_app always makes one
     outcome = reloader.check(force=True)
     if outcome.status == "rejected" and outcome.rejection is not None:
         errors = [

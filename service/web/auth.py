@@ -17,6 +17,7 @@ log = logging.getLogger("herald.auth")
 # Blueprint name -> role. Endpoints of other blueprints (health, status, OpenAPI, widget) are open.
 ROLE_OF_BLUEPRINT = {"audit": "audit", "pages_audit": "audit", "admin": "admin"}
 DECISION_BLUEPRINTS = {"decisions", "explain"}
+DECISION_ENDPOINTS = {"pages.preview"}  # the widget script itself stays open: browsers fetch it
 PAGE_BLUEPRINTS = {"pages_audit"}
 
 
@@ -44,7 +45,11 @@ def install(app: Flask, keys: KeyStore | None, decisions_need_key: bool) -> None
     def _check() -> None:
         blueprint = request.blueprint or ""
         role = ROLE_OF_BLUEPRINT.get(blueprint)
-        if role is None and decisions_need_key and blueprint in DECISION_BLUEPRINTS:
+        if (
+            role is None
+            and decisions_need_key
+            and (blueprint in DECISION_BLUEPRINTS or request.endpoint in DECISION_ENDPOINTS)
+        ):
             role = "decide"
         if role is None or request.method == "OPTIONS":
             return

@@ -24,6 +24,9 @@ DEFAULT_DAYS = 14
 MAX_DAYS = 366
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(9000, 1, 1)
+
+
 @bp.get("/audit")
 def dashboard() -> tuple[str, int, dict[str, str]]:
     rt = runtime()
@@ -69,16 +72,34 @@ def _day(value: str | None, name: str, errors: list[str]) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors.append(f"{name}: {value!r} is not a date (YYYY-MM-DD)")
         return None
+    if not EARLIEST <= day <= LATEST:  # keeps the range arithmetic inside the calendar
+        errors.append(f"{name}: {value!r} is outside {EARLIEST.isoformat()}..{LATEST.isoformat()}")
+        return None
+    return day
+
+
+_verified: dict[str, Any] = {}  # the last verification and when it ran (monotonic seconds)
+VERIFY_EVERY = 60.0
 
 
 def _verification(rt: Runtime) -> dict[str, Any]:
-    """`herald audit verify` over the log, with how long it took: it reads every file."""
+    """`herald audit verify` over the log, run at most once a minute by a worker: it reads every
+    file, and a page anyone with the auditor key can reload must not make it run on every view."""
+    cached = _verified.get(str(rt.settings.audit_dir))
+    if cached is not None and time.monotonic() - cached["at"] < VERIFY_EVERY:
+        return dict(cached["report"])
+    report = _verify(rt)
+    _verified[str(rt.settings.audit_dir)] = {"at": time.monotonic(), "report": report}
+    return report
+
+
+def _verify(rt: Runtime) -> dict[str, Any]:
     started = time.perf_counter()
-    key = rt.settings.audit_key.get_secret_value().encode() if rt.settings.audit_key else None
+    key = rt.settings.audit_key_bytes
     report = verify([rt.settings.audit_dir], key)
     return {
         "ok": report.ok,

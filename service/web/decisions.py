@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import orjson
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
@@ -16,6 +15,7 @@ from service.web.locate import locate
 from service.web.problems import ApiProblem, from_validation
 from service.web.runtime import Answered, Runtime, runtime
 from service.web.schemas import BatchRequest, DecisionRequest
+from service.web.status import json_response
 
 bp = Blueprint("decisions", __name__)
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +55,8 @@ def decide_batch() -> Response:
 @bp.get("/v1/decisions")
 def decide_get() -> Response:
     """The browser form: article fields as query parameters, the reader from the request."""
+    if request.method == "HEAD":  # a link checker or a cache probing: no page view, so no decision
+        return Response(status=200, mimetype="application/json")
     args = request.args
     unknown = sorted(set(args) - set(ArticleFields.model_fields) - {"at"})
     if unknown:
@@ -126,7 +128,3 @@ def _location(location: Location) -> dict[str, Any]:
         "source": location.source,
         "anonymized": location.anonymized,
     }
-
-
-def json_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype="application/json")

@@ -7,10 +7,11 @@ from dataclasses import asdict
 from flask import Blueprint, Response, request
 
 from service.explain import explain
-from service.web.decisions import json_response, parse, render
+from service.web.decisions import parse, render
 from service.web.locate import locate
 from service.web.runtime import runtime
 from service.web.schemas import DecisionRequest
+from service.web.status import json_response
 
 bp = Blueprint("explain", __name__)
 

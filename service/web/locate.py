@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import Request
 
 from service import iso
+from service.geo import fast_is_locatable
 from service.inputs import UNKNOWN, Location, Reader
 from service.languages import parse_accept_language
-from service.network import IPAddress, client_address, is_locatable, parse_ip, parse_ip_cached
+from service.network import IPAddress, client_address, is_trusted, parse_ip_cached
 from service.web.runtime import Runtime
 from service.web.schemas import ReaderIn
 
 # Values CDNs send when they do not know the country. Cloudflare: XX unknown, T1 Tor.
-_UNKNOWN_COUNTRY = {"XX", "ZZ", "--", ""}
-_TOR = {"T1"}
+_TOR = {"T1"}  # Cloudflare's code for a reader coming through Tor
 
 
 def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reader, str | None]:
@@ -31,15 +31,13 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
         else parse_accept_language(request.headers.get("Accept-Language"))
     )
     if given is not None and (given.country or given.subdivision):
-        country = given.country or (given.subdivision or "").split("-", 1)[0]
-        return Reader(Location(country, given.subdivision, "explicit"), languages), None
+        return Reader(Location.explicit(given.country, given.subdivision), languages), None
     if given is not None and given.ip is not None:
         ip = parse_ip_cached(given.ip)  # checked by the schema already: this is the remembered answer
         return Reader(_lookup(ip, rt), languages), str(ip)
     trusted = rt.settings.trusted_proxies
     peer = request.remote_addr
-    from_proxy = peer is not None and _is_trusted(peer, rt)
-    if rt.settings.country_header and from_proxy:
+    if rt.settings.country_header and peer is not None and is_trusted(peer, trusted):
         value = request.headers.get(rt.settings.country_header, "").strip().upper()
         if value in _TOR:
             return Reader(Location(anonymized=True), languages), None
@@ -52,14 +50,6 @@ def locate(given: ReaderIn | None, request: Request, rt: Runtime) -> tuple[Reade
     return Reader(_lookup(address, rt), languages), str(address)
 
 
-def _is_trusted(peer: str, rt: Runtime) -> bool:
-    try:
-        ip = parse_ip(peer)
-    except ValueError:
-        return False
-    return any(ip in network for network in rt.settings.trusted_proxies)
-
-
 def _lookup(ip: IPAddress, rt: Runtime) -> Location:
     """The address's location, counted by outcome for /metrics."""
     if rt.geo is None:
@@ -68,7 +58,7 @@ def _lookup(ip: IPAddress, rt: Runtime) -> Location:
     location = rt.geo.lookup(ip)
     if location.source == "geoip":
         rt.metrics.located("found_anonymizer" if location.anonymized else "found")
-    elif not is_locatable(ip) and not rt.settings.locate_private:
+    elif not fast_is_locatable(ip) and not rt.settings.locate_private:
         rt.metrics.located("not_global")
     else:
         rt.metrics.located("anonymizer_no_country" if location.anonymized else "not_found")

@@ -52,7 +52,7 @@ def reduced_peer(address: str | None = None) -> str | None:
 
     settings = runtime().settings
     mode = settings.audit_address
-    key = settings.audit_address_key.get_secret_value().encode() if settings.audit_address_key else None
+    key = settings.audit_address_key_bytes
     try:
         return reduce_address(address if address is not None else request.remote_addr, mode, key)
     except ValueError:
@@ -65,9 +65,7 @@ class AccessLog:
 
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.audit_address
-        self.key = (
-            settings.audit_address_key.get_secret_value().encode() if settings.audit_address_key else None
-        )
+        self.key = settings.audit_address_key_bytes
         self.lock = threading.Lock()
         self.stream = sys.stderr
 

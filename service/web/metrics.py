@@ -34,6 +34,7 @@ def never_fails(method: F) -> F:
     return cast(F, safe)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -119,6 +120,8 @@ class Metrics:
     @never_fails
     def serving(self, ruleset_hash: str) -> None:
         if self._hash is not None:
+            # In multiprocess mode `remove` leaves the value in this worker's file: zero it first.
+            self.ruleset.labels(self._hash).set(0)
             self.ruleset.remove(self._hash)
         self.ruleset.labels(ruleset_hash).set(1)
         self._hash = ruleset_hash
@@ -133,6 +136,8 @@ class Metrics:
 
     @never_fails
     def request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        # The method is the client's to choose: bound the label, or /metrics grows without limit.
+        method = method if method in _METHODS else "other"
         self.child(self.requests, endpoint, method, str(status)).observe(seconds)
 
     @never_fails

@@ -91,8 +91,15 @@ class Reloader:
             if ruleset.hash == old.hash:
                 return Outcome("unchanged", old.hash)
             engine = Engine(ruleset)  # compiled here, before the swap: requests never wait for it
+            try:  # archived and logged first: no decision is made on rules an auditor cannot replay
+                self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
+            except (OSError, RuntimeError) as error:
+                self.seen = None  # try again at the next check
+                problem = Problem(
+                    str(self.directory), 1, 1, "not-archived", f"the audit log refused it: {error}"
+                )
+                return self._reject(current, RulesetInvalid([problem]))
             self.rt.engine, self.rt.loaded_at = engine, self.rt.clock()  # requests in flight keep `old`
-            self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
             self.rt.metrics.reload("loaded")
             self.rt.metrics.serving(engine.hash)
             log.info("rules reloaded: %s -> %s", old.hash, engine.hash)
