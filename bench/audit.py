@@ -13,8 +13,6 @@ import http.client
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,8 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from common import free_port, stop_process  # noqa: E402
+
 from service.audit.chain import GENESIS, Chain  # noqa: E402
 from service.audit.files import file_name  # noqa: E402
 from service.audit.records import SCHEMA, decision_fields, iso  # noqa: E402
@@ -41,12 +41,6 @@ HERALD = Path(sys.executable).parent / "herald"
 BODY = orjson.dumps(
     {"article": {"publisher": "rferl", "id": "33012345", "tags": ["russia"]}, "reader": {"ip": "77.88.8.8"}}
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -104,8 +98,7 @@ class Server:
         return sum(counts) / (time.monotonic() - start)
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=20)
+        stop_process(self.process)
 
 
 def overhead(work: Path, seconds: float, rounds: int) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +29,23 @@ from service.model import Notice, Region, Rule  # noqa: E402
 from service.ruleset import Ruleset  # noqa: E402
 
 SEED = 20250601
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `seconds`."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 PUBLISHERS = [f"pub{i:02d}" for i in range(20)]
 # 60 countries with a realistic audience skew: the first ones are read most.
 COUNTRIES = (

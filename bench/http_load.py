@@ -26,8 +26,6 @@ import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys
 import tempfile  # noqa: E402
@@ -37,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from common import REPO, SEED, figure, table, write_rules  # noqa: E402
+from common import REPO, SEED, figure, free_port, stop_process, table, write_rules  # noqa: E402
 
 from service.network import is_locatable  # noqa: E402
 
@@ -61,12 +59,6 @@ request = function()
   return wrk.format("POST", "%s", {["Content-Type"] = "application/json"}, bodies[i])
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_wrk() -> str:
@@ -121,12 +113,7 @@ class Server:
         raise SystemExit(f"server on port {port} did not start")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.log.close()
 
 

@@ -15,7 +15,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from common import free_port, stop_process  # noqa: E402
+
 from tests.mmdb import build_city_db  # noqa: E402
 
 HERALD = Path(sys.executable).parent / "herald"
@@ -40,12 +41,6 @@ READERS = [{"ip": ip} for ip in ("77.88.8.8", "5.59.104.1", "93.72.0.1", "8.8.8.
     {"country": "RU"},
     {"subdivision": "UA-43", "languages": ["uk"]},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -106,12 +101,7 @@ class Server:
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.log.close()
 
 
