@@ -20,10 +20,16 @@ def iso(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def decision_fields(decision_id: str, article: Article, decision: Decision, network: str | None) -> Fields:
-    """A decision as logged: the inputs the engine saw (so it can be replayed) and what it answered."""
+def decision_fields(
+    decision_id: str, article: Article, decision: Decision, network: str | None, *, what_if: bool = False
+) -> Fields:
+    """A decision as logged: the inputs the engine saw (so it can be replayed) and what it answered.
+
+    `what_if` is present, and true, only on a what-if decision (asked with `at`, not a page view):
+    records written before it existed, and every page view, simply lack it (read it as false)."""
     location = decision.reader
-    return {
+    fields: Fields = {"what_if": True} if what_if else {}
+    return fields | {
         "decision_id": decision_id,
         "ruleset": decision.ruleset,
         "at": iso(decision.at),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
+from service.audit.archive import Archive
 from service.audit.log import Events, NoAudit, open_audit
 from service.config import Settings
 from service.engine import Engine
@@ -24,6 +25,7 @@ from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
+from service.web.whatif import PastRules
 
 log = logging.getLogger("herald")
 
@@ -57,7 +59,8 @@ def create_app(
     A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
     directory; the reloader then loads the directory at its first check."""
     settings = settings or Settings()
-    events: Events = NoAudit() if log_decision is not None else open_audit(settings)
+    # The app's clock is the log's too: a record's `ts` and a page view's `at` come from one clock.
+    events: Events = NoAudit() if log_decision is not None else open_audit(settings, clock)
     events.started()
     if ruleset is not None:
         events.ruleset_loaded(ruleset)
@@ -70,6 +73,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
     rt.audit = events
+    rt.past = PastRules(Archive(settings.audit_dir))
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt, settings.reload_interval)
@@ -110,7 +114,7 @@ def _observed(rt: Runtime, log_decision: DecisionLogger) -> DecisionLogger:
     """Count the decision and name it in the access log, then record it."""
 
     def observed(answered: Answered) -> None:
-        rt.metrics.decision(answered.decision)
+        rt.metrics.decision(answered.decision, what_if=answered.what_if)
         if has_request_context() and "herald_decisions" in g:
             g.herald_decisions.append(answered.decision_id)
         log_decision(answered)
@@ -136,7 +140,13 @@ def _to_audit(rt: Runtime) -> DecisionLogger:
             if rt.audit_lost and rt.audit_lost_since is not None:
                 rt.audit.records_lost(rt.audit_lost, rt.audit_lost_since)
                 rt.audit_lost, rt.audit_lost_since = 0, None
-            rt.audit.decision(answered.decision_id, answered.article, answered.decision, answered.address)
+            rt.audit.decision(
+                answered.decision_id,
+                answered.article,
+                answered.decision,
+                answered.address,
+                what_if=answered.what_if,
+            )
         except (OSError, RuntimeError) as error:
             rt.metrics.audit_record("lost")
             if rt.settings.audit_failure == "closed":

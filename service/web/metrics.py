@@ -89,6 +89,11 @@ class Metrics:
         self.audit = Counter(
             "herald_audit_records_total", "Audit records written or lost.", ["outcome"], registry=r
         )
+        self.what_ifs = Counter(
+            "herald_what_if_decisions_total",
+            "What-if decisions (asked with `at`): logged, but not page views, so not in the counts above.",
+            registry=r,
+        )
         self.refused = Counter(
             "herald_auth_refused_total",
             "Requests refused for a missing, unknown or weak key.",
@@ -107,7 +112,10 @@ class Metrics:
         return found
 
     @never_fails
-    def decision(self, decision: Decision) -> None:
+    def decision(self, decision: Decision, *, what_if: bool = False) -> None:
+        if what_if:
+            self.what_ifs.inc()
+            return
         country = decision.reader.country or "unknown"
         self.child(self.decisions, country, decision.reader.source).inc()
         for notice in decision.notices:

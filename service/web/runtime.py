@@ -22,6 +22,7 @@ from service.inputs import Article
 if TYPE_CHECKING:
     from service.web.metrics import Metrics
     from service.web.reload import Rejection, Reloader
+    from service.web.whatif import PastRules
 
 
 def _metrics() -> Metrics:
@@ -51,6 +52,7 @@ class Answered:
     article: Article
     decision: Decision
     address: str | None  # the reader's address as seen, for the logger to reduce
+    what_if: bool = False  # asked with `at`: a question about another instant, not a page view
 
 
 DecisionLogger = Callable[[Answered], None]
@@ -77,6 +79,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=lambda: _metrics())
     audit_lost: int = 0  # records not written since the audit log last failed (fail-open)
     audit_lost_since: datetime | None = None
+    past: PastRules | None = None  # the archived rules in force at past instants, for what-ifs
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -32,16 +32,23 @@ class ReaderIn(Contract):
         return self.ip is not None or self.country is not None or self.subdivision is not None
 
 
+_AT = (
+    "RFC 3339 instant to decide at; default now (a page view). With `at` the decision is a what-if: "
+    "made on the rules in force at that instant (from the ruleset archive; 409 when none is archived "
+    "for it), marked what_if, logged apart from page views."
+)
+
+
 class DecisionRequest(Contract):
     article: ArticleFields
     reader: ReaderIn | None = None
-    at: Instant | None = Field(None, description="RFC 3339 instant to decide at; default now.")
+    at: Instant | None = Field(None, description=_AT)
 
 
 class BatchRequest(Contract):
     reader: ReaderIn | None = None
     articles: list[ArticleFields] = Field(min_length=1)
-    at: Instant | None = None
+    at: Instant | None = Field(None, description=_AT)
 
 
 class ReaderOut(Contract):
@@ -72,6 +79,10 @@ class SupersededOut(Contract):
 
 class DecisionBody(Contract):
     ruleset: str
+    what_if: bool = Field(
+        description="True when asked with `at`: a question about another instant, not a page view; "
+        "its audit record says so and summaries leave it out of served counts."
+    )
     at: str
     reader: ReaderOut
     notices: list[NoticeOut]
