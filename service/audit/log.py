@@ -30,6 +30,7 @@ class Events(Protocol):
         address: str | None,
         *,
         what_if: bool = ...,
+        named_tags: frozenset[str] = ...,
     ) -> None: ...
     def started(self) -> None: ...
     def stopped(self, reason: str = ...) -> None: ...
@@ -49,6 +50,7 @@ class NoAudit:
         address: str | None,
         *,
         what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
     ) -> None:
         return None
 
@@ -88,11 +90,14 @@ class AuditLog:
         address: str | None,
         *,
         what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
     ) -> None:
+        """`named_tags`: the tags the decision's rules name, kept whole in the record (see bounds.py)."""
         network = reduce_address(address, self.address, self.address_key)
-        self.writer.write(
-            "decision", decision_fields(decision_id, article, decision, network, what_if=what_if)
+        fields = decision_fields(
+            decision_id, article, decision, network, what_if=what_if, named_tags=named_tags
         )
+        self.writer.write("decision", fields)
 
     def started(self) -> None:
         self._event("started", {"herald": _version()})

@@ -146,6 +146,7 @@ def _to_audit(rt: Runtime) -> DecisionLogger:
                 answered.decision,
                 answered.address,
                 what_if=answered.what_if,
+                named_tags=answered.named_tags,
             )
         except (OSError, RuntimeError) as error:
             rt.metrics.audit_record("lost")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
+from service.audit.bounds import named_tags
 from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location
@@ -31,7 +32,7 @@ def decide_one() -> Response:
     engine, at = rules_at(rt, body.at)  # one ruleset for the whole request, even if a reload happens
     article = body.article.to_article()
     decision = engine.decide(article, reader, at)
-    return json_response(_answer(rt, article, decision, address, what_if=body.at is not None))
+    return json_response(_answer(rt, engine, article, decision, address, what_if=body.at is not None))
 
 
 @bp.post("/v1/decisions/batch")
@@ -49,7 +50,7 @@ def decide_batch() -> Response:
     what_if = body.at is not None
     articles = [fields.to_article() for fields in body.articles]
     decisions = [
-        _answer(rt, article, engine.decide(article, reader, at), address, what_if=what_if)
+        _answer(rt, engine, article, engine.decide(article, reader, at), address, what_if=what_if)
         for article in articles
     ]
     return json_response(
@@ -85,8 +86,9 @@ def decide_get() -> Response:
     rt = runtime()
     reader, address = locate(None, request, rt)
     article = parsed.article.to_article()
-    decision = rt.engine.decide(article, reader, rt.clock())
-    return json_response(_answer(rt, article, decision, address, what_if=False))
+    engine = rt.engine
+    decision = engine.decide(article, reader, rt.clock())
+    return json_response(_answer(rt, engine, article, decision, address, what_if=False))
 
 
 def rules_at(rt: Runtime, at: datetime | None) -> tuple[Engine, datetime]:
@@ -114,10 +116,16 @@ def parse(model: type[M]) -> M:
 
 
 def _answer(
-    rt: Runtime, article: Article, decision: Decision, address: str | None, *, what_if: bool
+    rt: Runtime,
+    engine: Engine,
+    article: Article,
+    decision: Decision,
+    address: str | None,
+    *,
+    what_if: bool,
 ) -> dict[str, Any]:
     decision_id = rt.new_id()
-    rt.log_decision(Answered(decision_id, article, decision, address, what_if))
+    rt.log_decision(Answered(decision_id, article, decision, address, what_if, named_tags(engine.ruleset)))
     return {"decision_id": decision_id, **render(decision, what_if=what_if)}
 
 

@@ -53,6 +53,7 @@ class Answered:
     decision: Decision
     address: str | None  # the reader's address as seen, for the logger to reduce
     what_if: bool = False  # asked with `at`: a question about another instant, not a page view
+    named_tags: frozenset[str] = frozenset()  # tags the rules name: the record keeps them whole
 
 
 DecisionLogger = Callable[[Answered], None]
