@@ -12,6 +12,7 @@ from flask import Flask, g, has_request_context
 
 from service.audit.archive import Archive
 from service.audit.log import Events, NoAudit, open_audit
+from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.engine import Engine
 from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
@@ -74,6 +75,9 @@ def create_app(
     rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
     rt.audit = events
     rt.past = PastRules(Archive(settings.audit_dir))
+    rt.usage = UsageMeter(settings.audit_dir, wall=clock)
+    rt.usage.measure()  # the first measure: the growth rate is measured from it
+    rt.keys = KeyStore(settings.keys_file) if settings.keys_file else None
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt, settings.reload_interval)
@@ -82,9 +86,7 @@ def create_app(
     problems.install(app)
     hooks.install(app, settings, rt.metrics)
     app.register_blueprint(metrics.bp)
-    auth.install(
-        app, KeyStore(settings.keys_file) if settings.keys_file else None, settings.decisions_need_key
-    )
+    auth.install(app, rt.keys, settings.decisions_need_key)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, cast
 from flask import Flask, current_app
 
 from service.audit.log import Events, NoAudit
+from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.decision import Decision
 from service.engine import Engine
 from service.geo import GeoDatabase
 from service.inputs import Article
+from service.keys import KeyStore
 
 if TYPE_CHECKING:
     from service.web.metrics import Metrics
@@ -81,6 +83,8 @@ class Runtime:
     audit_lost: int = 0  # records not written since the audit log last failed (fail-open)
     audit_lost_since: datetime | None = None
     past: PastRules | None = None  # the archived rules in force at past instants, for what-ifs
+    usage: UsageMeter | None = None  # free space and growth of the audit log's disk
+    keys: KeyStore | None = None  # HERALD_KEYS_FILE, when set
 
 
 def runtime(app: Flask | None = None) -> Runtime:
