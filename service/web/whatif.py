@@ -25,6 +25,7 @@ class PastRules:
         self._stamp: tuple[int, int] | None = None
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()
+        self._building = threading.Lock()
 
     def engine_at(self, at: datetime, current: Engine, since: datetime) -> Engine:
         """The engine of the rules in force at `at`: `current` from `since` (when it was loaded) on,
@@ -64,11 +65,25 @@ class PastRules:
             return self._loads
 
     def _engine(self, load: Load, at: str) -> Engine:
+        engine = self._kept(load.ruleset)
+        if engine is not None:
+            return engine
+        # One build at a time: threads asking for the same ruleset wait for the first build instead of
+        # each compiling it (a big ruleset takes seconds of CPU).
+        with self._building:
+            engine = self._kept(load.ruleset)
+            if engine is None:
+                engine = self._build(load, at)
+        return engine
+
+    def _kept(self, ruleset: str) -> Engine | None:
         with self._lock:
-            engine = self._engines.get(load.ruleset)
+            engine = self._engines.get(ruleset)
             if engine is not None:
-                self._engines.move_to_end(load.ruleset)
-                return engine
+                self._engines.move_to_end(ruleset)
+            return engine
+
+    def _build(self, load: Load, at: str) -> Engine:
         try:
             engine = Engine(self.archive.load(load.ruleset))
         except ArchiveError:  # its message names the archive's path: not for callers
