@@ -113,6 +113,8 @@ def test_query_shows_what_ifs_unless_told_not_to(mixed: Mixed) -> None:
     assert [r.get("what_if", False) for r in found] == [False, False, True, False, False, True]
     kept = run("audit", "query", str(mixed.directory), "--what-if", "exclude").splitlines()
     assert len(kept) == 4
+    header, *rows = run("audit", "query", str(mixed.directory), "--format", "table").splitlines()
+    assert "WHAT_IF" in header and [row.split()[2] for row in rows] == ["False", "False", "True"] * 2
 
 
 @pytest.mark.parametrize(

@@ -202,7 +202,17 @@ def csv_lines(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterato
         buffer.truncate()
 
 
-TABLE = ("ts", "decision_id", "country", "subdivision", "source", "publisher", "article_id", "notices")
+TABLE = (
+    "ts",
+    "decision_id",
+    "what_if",
+    "country",
+    "subdivision",
+    "source",
+    "publisher",
+    "article_id",
+    "notices",
+)
 
 
 def table(

@@ -168,7 +168,7 @@ def query_command(directories: tuple[Path, ...], kind: str, form: str, **where: 
         click.echo(line)
 
 
-_WIDTHS = (27, 36, 7, 11, 8, 12, 14, 30)
+_WIDTHS = (27, 36, 7, 7, 11, 8, 12, 14, 30)
 
 
 @audit.command("summary")
