@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
 from service.audit.files import log_files
 from service.audit.usage import UsageMeter
+from service.cli import main
 from service.config import Settings
-from service.keys import add_key
+from service.keys import add_key, read_keys
 from service.web import create_app
 from service.web.runtime import runtime
 from tests.audit_support import Clock
@@ -178,3 +180,10 @@ def test_the_reload_endpoint_takes_only_json(
     assert response.status_code == status, response.get_data(as_text=True)
     if status != 200:
         assert response.mimetype == "application/problem+json"
+
+
+def test_herald_keys_add_knows_the_metrics_role(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    result = CliRunner().invoke(main, ["keys", "add", "prometheus", "--role", "metrics", "--file", str(path)])
+    assert result.exit_code == 0, result.output
+    assert [(k.name, set(k.roles)) for k in read_keys(path)] == [("prometheus", {"metrics"})]

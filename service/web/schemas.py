@@ -151,3 +151,7 @@ class Health(Contract):
     geoip: dict[str, Any] | None = None
     rejected: dict[str, Any] | None = None
     worker: int | None = None
+    audit: dict[str, Any] | None = Field(
+        None,
+        description="The audit log's disk: free_bytes, bytes_per_minute, minutes_left, min_free_bytes, low.",
+    )
