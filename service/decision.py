@@ -27,7 +27,9 @@ class Match:
     """Why a rule matched: e.g. region 'russia-controlled-ukraine' by code 'UA-43'."""
 
     rule: str
-    reason: str  # "region", "unknown_location", "anonymized" or "language"
+    # "region", "possibly_in_region" (the subdivision is unknown: `code` is the country),
+    # "unknown_location", "anonymized" or "language"
+    reason: str
     region: str | None = None
     code: str | None = None
 

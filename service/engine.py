@@ -16,6 +16,9 @@ from service.model import Notice, Rule
 from service.ruleset import Ruleset
 
 ANY = ""  # index key for rules that name no publisher
+POSSIBLY = "possibly_in_region"
+"""The reason a rule matches a reader whose country is known and subdivision is not, in a region
+that holds some subdivisions of that country, when the rule shows to unknown locations."""
 DEFAULT_MEMO_SIZE = 16_384
 """Decision outcomes remembered per engine (least recently used go first); 0: none."""
 DEFAULT_TEXT_MEMO_SIZE = 4_096
@@ -265,6 +268,10 @@ class Engine:
                 by_reason[publisher, "unknown_location"].append(
                     _Entry(compiled, Match(rule.id, "unknown_location"))
                 )
+                for region_id in rule.reader.regions:
+                    for country in sorted(self.ruleset.areas[region_id].partly()):
+                        match = Match(rule.id, POSSIBLY, region_id, country)
+                        by_reason[publisher, f"{POSSIBLY}:{country}"].append(_Entry(compiled, match))
             if rule.reader.anonymized == "show":
                 by_reason[publisher, "anonymized"].append(_Entry(compiled, Match(rule.id, "anonymized")))
             for tag in rule.reader.languages:
@@ -320,6 +327,8 @@ class Engine:
             if country is None and subdivision is None:
                 if (bucket := by_reason.get((p, "unknown_location"))) is not None:
                     bucket.add_fitting(found, request)
+            elif subdivision is None and (bucket := by_reason.get((p, f"{POSSIBLY}:{country}"))) is not None:
+                bucket.add_fitting(found, request)
             if anonymized and (bucket := by_reason.get((p, "anonymized"))) is not None:
                 bucket.add_fitting(found, request)
             if self._signals:
@@ -365,6 +374,7 @@ class Engine:
                         continue
                     yield entry.rule, entry.match
             reasons = ["unknown_location"] if not location.known else []
+            reasons += [f"{POSSIBLY}:{location.country}"] if location.partial else []
             reasons += ["anonymized"] if location.anonymized else []
             reasons += [f"language:{t}" for tag in reader.languages for t in languages.fallbacks(tag)]
             for reason in reasons:

@@ -626,11 +626,11 @@ def reference(ruleset: Ruleset, art: Article, who: Reader, at: datetime) -> dict
     regions = ruleset.regions
     country, subdivision = who.location.country, who.location.subdivision
 
-    def by_subdivision(region_id: str) -> bool:
+    def by_subdivision(region_id: str, code: str) -> bool:
         r = regions[region_id]
-        if subdivision in r.exclude.subdivisions or subdivision.split("-")[0] in r.exclude.countries:
+        if code in r.exclude.subdivisions or code.split("-")[0] in r.exclude.countries:
             return False
-        return subdivision in r.subdivisions or any(by_subdivision(i) for i in r.include)
+        return code in r.subdivisions or any(by_subdivision(i, code) for i in r.include)
 
     def by_country(region_id: str) -> bool:
         r = regions[region_id]
@@ -639,9 +639,16 @@ def reference(ruleset: Ruleset, art: Article, who: Reader, at: datetime) -> dict
         return country in r.countries or any(by_country(i) for i in r.include)
 
     def in_region(region_id: str) -> bool:
-        return (subdivision is not None and by_subdivision(region_id)) or (
+        return (subdivision is not None and by_subdivision(region_id, subdivision)) or (
             country is not None and by_country(region_id)
         )
+
+    def possibly_in(region_id: str) -> bool:
+        """Known country, unknown subdivision, and some subdivision of that country is in the region."""
+        if country is None or subdivision is not None or by_country(region_id):
+            return False
+        named = {s for r in regions.values() for s in (*r.subdivisions, *r.exclude.subdivisions)}
+        return any(by_subdivision(region_id, s) for s in named if s.startswith(country + "-"))
 
     def article_fits(rule: Rule) -> bool:
         a = rule.article
@@ -664,6 +671,7 @@ def reference(ruleset: Ruleset, art: Article, who: Reader, at: datetime) -> dict
         return (
             any(in_region(i) for i in r.regions)
             or (r.unknown_location == "show" and unknown)
+            or (r.unknown_location == "show" and any(possibly_in(i) for i in r.regions))
             or (r.anonymized == "show" and who.location.anonymized)
             or any(t in r.languages for tag in who.languages for t in prefixes(tag))
         )

@@ -129,7 +129,14 @@ def test_the_batch_takes_the_callers_own_address_when_no_reader_is_given(
     answer = client.post(
         "/v1/decisions/batch", json=body, headers={"X-Forwarded-For": "77.88.8.8", "Accept-Language": "ru"}
     ).get_json()
-    assert answer["reader"] == {"country": "RU", "subdivision": None, "source": "geoip", "anonymized": False}
+    assert answer["reader"] == {
+        "country": "RU",
+        "subdivision": None,
+        "source": "geoip",
+        "anonymized": False,
+        "anonymizers": [],
+        "said": [{"source": "geoip", "country": "RU", "subdivision": None, "data": "GeoLite2-City 2019-12-24"}],
+    }
     assert [[(n["id"], n["language"]) for n in d["notices"]] for d in answer["decisions"]] == [
         [("rferl-undesirable", "ru")],
         [],

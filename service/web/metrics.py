@@ -95,6 +95,34 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.cdn = Counter(
+            "herald_cdn_headers_total",
+            "CDN location headers from trusted proxies by outcome: read, tor, unknown (XX), ignored "
+            "(an invalid country or region, left out).",
+            ["outcome"],
+            registry=r,
+        )
+        self.geo_built = Gauge(
+            "herald_geoip_build_timestamp_seconds",
+            "Build time of the GeoIP data each worker serves, by kind (city, anonymous-ip).",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.geo_age = Gauge(
+            "herald_geoip_age_days",
+            "Age of the GeoIP data served, in days since its build, by kind; the oldest of any worker.",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.geo_refused = Gauge(
+            "herald_geoip_files_refused",
+            "Replaced GeoIP files refused since start (not a database of the kind, or damaged), by kind.",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self._hash: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
@@ -116,6 +144,20 @@ class Metrics:
     @never_fails
     def located(self, source: str) -> None:
         self.child(self.geoip, source).inc()
+
+    @never_fails
+    def cdn_header(self, outcome: str) -> None:
+        self.child(self.cdn, outcome).inc()
+
+    @never_fails
+    def geo_data(self, kind: str, built: float, age_days: float | None = None) -> None:
+        self.geo_built.labels(kind).set(built)
+        if age_days is not None:
+            self.geo_age.labels(kind).set(age_days)
+
+    @never_fails
+    def geo_refusals(self, kind: str, count: int) -> None:
+        self.geo_refused.labels(kind).set(count)
 
     @never_fails
     def serving(self, ruleset_hash: str) -> None:
@@ -161,5 +203,8 @@ def metrics_view() -> Response:
 
     from service.web.runtime import runtime
 
-    body: Any = runtime().metrics.exposition()
+    rt = runtime()
+    if rt.geo_follower is not None:
+        rt.geo_follower.report()
+    body: Any = rt.metrics.exposition()
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
