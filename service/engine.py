@@ -10,15 +10,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from service import languages
-from service.decision import Decision, Match, ShownNotice, Superseded
+from service.decision import POSSIBLY_IN_REGION, Decision, Match, ShownNotice, Superseded
 from service.inputs import Article, Reader
 from service.model import Notice, Rule
 from service.ruleset import Ruleset
 
 ANY = ""  # index key for rules that name no publisher
-POSSIBLY = "possibly_in_region"
-"""The reason a rule matches a reader whose country is known and subdivision is not, in a region
-that holds some subdivisions of that country, when the rule shows to unknown locations."""
+POSSIBLY = POSSIBLY_IN_REGION
 DEFAULT_MEMO_SIZE = 16_384
 """Decision outcomes remembered per engine (least recently used go first); 0: none."""
 DEFAULT_TEXT_MEMO_SIZE = 4_096
