@@ -109,6 +109,12 @@ MATCHING = engine_from_yaml(
          reader: {regions: [russia], anonymized: show}}
       - {id: opts-unknown-only, notice: n, article: {publisher: opts}, reader: {unknown_location: show}}
 
+      - {id: part-occupied-show, notice: n, article: {publisher: part},
+         reader: {regions: [occupied], unknown_location: show}}
+      - {id: part-occupied-skip, notice: n, article: {publisher: part}, reader: {regions: [occupied]}}
+      - {id: part-all-ukraine-show, notice: n, article: {publisher: part},
+         reader: {regions: [all-ukraine], unknown_location: show}}
+
       - {id: lang-ru, notice: n, article: {publisher: lang}, reader: {languages: [ru]}}
       - {id: lang-pt-br, notice: n, article: {publisher: lang}, reader: {languages: [pt-br]}}
     """
@@ -274,6 +280,16 @@ MATCH_TABLE: list[tuple[str, Article, Reader, datetime, list[str]]] = [
         ["opts-anonymized", "opts-unknown", "opts-unknown-only"],
     ),
     ("known and elsewhere", article("opts"), reader("US"), AT, []),
+    # partial locations: a known country, an unknown subdivision, against a region of subdivisions
+    (
+        "UA alone is possibly in the occupied subdivisions: unknown_location decides",
+        article("part"),
+        reader("UA"),
+        AT,
+        ["part-all-ukraine-show", "part-occupied-show"],
+    ),
+    ("UA-30 is known not to be there", article("part"), reader("UA", "UA-30"), AT, ["part-all-ukraine-show"]),
+    ("RU alone is not possibly in Ukraine's subdivisions", article("part"), reader("RU"), AT, []),
     # language signal, wherever the reader is
     ("reader language falls back", article("lang"), reader("US", None, "ru-ru"), AT, ["lang-ru"]),
     ("any preferred language", article("lang"), reader("DE", None, "de", "ru"), AT, ["lang-ru"]),
@@ -307,6 +323,8 @@ def test_rules_that_match(art: Article, who: Reader, at: datetime, expected: lis
         (article("geo"), reader("UA", "UA-43"), Match("geo-two-regions", "region", "occupied", "UA-43")),
         (article("geo"), reader("UA", "UA-30"), Match("geo-two-regions", "region", "free-ukraine", "UA")),
         (article("opts"), reader(), Match("opts-unknown", "unknown_location")),
+        (article("part"), reader("UA"), Match("part-occupied-show", "possibly_in_region", "occupied", "UA")),
+        (article("part"), reader("UA"), Match("part-all-ukraine-show", "region", "all-ukraine", "UA")),
         (article("opts"), reader("US", anonymized=True), Match("opts-anonymized", "anonymized")),
         (article("lang"), reader("US", None, "ru-ru"), Match("lang-ru", "language", code="ru")),
     ],
