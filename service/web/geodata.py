@@ -74,7 +74,8 @@ class GeoFollower:
         self._stop = threading.Event()
 
     def check(self, force: bool = False) -> bool:
-        """Swap in what was published since the last check; True when a reader changed."""
+        """Swap in what was published since the last check; True when anything was (new data, or a
+        refusal)."""
         with self._lock:
             if self.state_file is not None:
                 current = identity(self.state_file)
@@ -88,7 +89,8 @@ class GeoFollower:
                 if not any(changed):
                     return False
                 state = {w.kind: w.state() for w in self.local}
-            return self._apply(state)
+            self._apply(state)
+            return True
 
     def report(self) -> None:
         """The data's build time and age, for /metrics."""
@@ -97,8 +99,7 @@ class GeoFollower:
             if db is not None:
                 self.rt.metrics.geo_data(kind, db.build_date.timestamp(), round(db.age_days(now), 2))
 
-    def _apply(self, state: dict[str, dict[str, Any]]) -> bool:
-        swapped = False
+    def _apply(self, state: dict[str, dict[str, Any]]) -> None:
         for kind, entry in state.items():
             if kind not in ("city", "anonymous-ip"):
                 continue
@@ -120,10 +121,8 @@ class GeoFollower:
                 continue
             self.generations[kind] = int(generation or 0)
             self._swap(kind, db)
-            swapped = True
         if self.rt.geo is None and (refused := self.rt.geo_refused.get("city")):
             self.rt.geo_error = f"{refused['error']} (set HERALD_GEOIP_DB to a GeoIP2/GeoLite2 City database)"
-        return swapped
 
     def _swap(self, kind: str, db: GeoDatabase) -> None:
         """Between two requests: a request reads `rt.geo` once, so it sees the old or the new."""
