@@ -97,7 +97,8 @@ def test_test_verbose_says_why_each_rule_matched(rules: Path) -> None:
         "and sees the notice"
     )
     assert lines[at + 1] == (
-        "      rferl-undesirable-russia: possibly in region russia-controlled-ukraine (subdivision unknown in UA)"
+        "      rferl-undesirable-russia: possibly in region russia-controlled-ukraine"
+        " (subdivision unknown in UA)"
     )
     assert "      rferl-undesirable-russia: in region russia-controlled-ukraine by UA-43" in lines
 

@@ -135,7 +135,9 @@ def test_the_batch_takes_the_callers_own_address_when_no_reader_is_given(
         "source": "geoip",
         "anonymized": False,
         "anonymizers": [],
-        "said": [{"source": "geoip", "country": "RU", "subdivision": None, "data": "GeoLite2-City 2019-12-24"}],
+        "said": [
+            {"source": "geoip", "country": "RU", "subdivision": None, "data": "GeoLite2-City 2019-12-24"}
+        ],
     }
     assert [[(n["id"], n["language"]) for n in d["notices"]] for d in answer["decisions"]] == [
         [("rferl-undesirable", "ru")],
