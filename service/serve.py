@@ -114,7 +114,9 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         if rt.reloader is not None:
             rt.reloader.start()
         if rt.geo_follower is not None:
-            rt.geo_follower.start(self.settings.geoip_reload_interval)
+            # Half the master's interval (a stat of a small file): the master notices a new file
+            # within an interval (plus its ~1 s loop), the workers within half another.
+            rt.geo_follower.start(self.settings.geoip_reload_interval / 2)
         return app
 
 
