@@ -219,6 +219,18 @@ def test_the_preview_shows_what_explain_answers(client: FlaskClient, logged: lis
     assert logged == []  # a preview is not a page view
 
 
+def test_the_preview_says_a_reader_known_only_as_ukraine_is_possibly_in_the_region(
+    client: FlaskClient,
+) -> None:
+    response = client.get("/preview?publisher=rferl&country=UA")
+    assert response.status_code == 200
+    assert [n["id"] for n in embedded(response)["notices"]] == ["rferl-undesirable"]
+    assert (
+        "possibly in region russia-controlled-ukraine (subdivision unknown in UA), "
+        "and the rule shows to unknown locations" in response.get_data(as_text=True)
+    )
+
+
 @pytest.mark.parametrize(
     ("query", "where", "notices"),
     [
