@@ -105,7 +105,7 @@ AT = utc("2025-01-01")
             AT,
             "occupied-or-unknown",
             True,
-            "possibly in region occupied (subdivision unknown in UA), and the rule shows to unknown locations",
+            "possibly in region occupied (subdivision unknown in UA), and the rule shows to unknown",
         ),
         (
             NEWS,
