@@ -57,8 +57,9 @@ def accepts(kind: Kind, database_type: str) -> bool:
     return "Anonymous" in database_type
 
 
-# A lookup's answer: what the database said, and whether its subdivision code was stale.
-Answer = tuple[Said | None, bool]
+# A lookup's answer: what the database said, whether its subdivision code was stale, and the
+# location that says alone (worked out once per record, shared by every lookup of it).
+Answer = tuple[Said | None, bool, Location]
 # Cached networks per bucket (a /16 of IPv4, a /32 of IPv6): (shift, network bits, answer); an
 # address is in the network when `value >> shift == network bits`. A few per bucket at most.
 _Entry = tuple[int, int, Answer]
@@ -152,7 +153,8 @@ def answer_from_record(record: Record | None, data: str | None = None) -> Answer
     record without a valid country (continent only) says nothing of the place but keeps its
     anonymizer traits."""
     if not isinstance(record, dict):
-        return Said("geoip", data=data), False
+        said = Said("geoip", data=data)
+        return said, False, merge(None, said)
     subdivisions = record.get("subdivisions")
     code = _iso_code(subdivisions[0]) if isinstance(subdivisions, list) and subdivisions else None
     kinds = _kinds(record.get("traits"), CITY_TRAITS)
@@ -162,9 +164,9 @@ def answer_from_record(record: Record | None, data: str | None = None) -> Answer
 def answer_from_anonymous_record(record: Record | None, data: str | None = None) -> Answer:
     """What an Anonymous-IP record says: the kinds of anonymizer, or nothing (None)."""
     if not isinstance(record, dict) or record.get("is_anonymous") is not True:
-        return None, False
-    kinds = _kinds(record, ANONYMOUS_IP_TRAITS)
-    return Said("anonymous-ip", anonymizers=kinds or ("anonymous",), data=data), False
+        return None, False, UNKNOWN
+    said = Said("anonymous-ip", anonymizers=_kinds(record, ANONYMOUS_IP_TRAITS) or ("anonymous",), data=data)
+    return said, False, merge(None, None, said)
 
 
 @lru_cache(maxsize=16_384)
@@ -172,7 +174,8 @@ def _answer(country: str | None, subdivision: str | None, kinds: tuple[str, ...]
     """The answer for a record's codes as stored (e.g. "ua", "43"): a few thousand in a database,
     so each is worked out once and every lookup after that shares its Said."""
     codes = read_codes(country, subdivision)
-    return Said("geoip", codes.country, codes.subdivision, kinds, data, codes.note), codes.stale
+    said = Said("geoip", codes.country, codes.subdivision, kinds, data, codes.note)
+    return said, codes.stale, merge(None, said)
 
 
 class GeoDatabase:
@@ -270,15 +273,18 @@ class GeoDatabase:
         return facts
 
     def lookup(self, ip: IPAddress) -> Location:
-        """Where `ip` is; an unknown location for non-global addresses and addresses not found."""
-        said = self.said(ip)
-        if said is None:
-            return UNKNOWN
-        return merge(None, said) if self.kind == "city" else merge(None, None, said)
+        """Where `ip` is by this database alone, with what it said in `said`; an unknown location
+        for non-global addresses and addresses not found."""
+        answer = self._answer(ip)
+        return UNKNOWN if answer is None else answer[2]
 
     def said(self, ip: IPAddress) -> Said | None:
         """What the database says of `ip`; None for a non-global address (not looked up) and,
         in an Anonymous IP database, for an address it does not list."""
+        answer = self._answer(ip)
+        return None if answer is None else answer[0]
+
+    def _answer(self, ip: IPAddress) -> Answer | None:
         if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # databases written by mmdb-writer do not alias ::ffff:0:0/96
         version, value = ip.version, int(ip)
@@ -306,10 +312,9 @@ class GeoDatabase:
             if 0 <= prefix_len <= bits and self._cache_size > 0:
                 shift = bits - prefix_len
                 self._remember(cache, bucket, (shift, value >> shift, answer))
-        said, stale = answer
-        if stale:
+        if answer[1]:
             self.stale_subdivisions += 1
-        return said
+        return answer
 
     def _remember(self, cache: dict[int, tuple[_Entry, ...]], bucket: int, entry: _Entry) -> None:
         if self._cached >= self._cache_size:

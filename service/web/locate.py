@@ -55,13 +55,16 @@ def _read_cdn(names: CdnHeaders, request: Request, rt: Runtime) -> Said | None:
 
 
 def _lookup(ip: IPAddress, rt: Runtime, header: Said | None = None) -> Location:
-    """The address's location merged with the CDN's word, counted by GeoIP outcome for /metrics."""
+    """The address's location merged with the CDN's word, counted by GeoIP outcome for /metrics.
+    Without a CDN word or an anonymizer listing, the database's own answer is shared as it is."""
     anonymous = rt.anonymous.said(ip) if rt.anonymous is not None else None
     if rt.geo is None:
         rt.metrics.located("no_database")
         return merge(header, None, anonymous)
-    said = rt.geo.said(ip)
-    location = merge(header, said, anonymous)
+    location = rt.geo.lookup(ip)
+    said = location.said[0] if location.said else None
+    if header is not None or anonymous is not None:
+        location = merge(header, said, anonymous)
     if said is not None and said.country is not None:
         rt.metrics.located("found_anonymizer" if location.anonymized else "found")
     elif said is None and not fast_is_locatable(ip) and not rt.settings.locate_private:
