@@ -268,6 +268,8 @@ class GeoDatabase:
         }
         if now is not None:
             facts["age_days"] = round(self.age_days(now), 1)
+        if self.stale_subdivisions:
+            facts["stale_subdivisions"] = self.stale_subdivisions  # looked up, left at the country
         if self.last_error is not None:
             facts["error"] = f"{self.errors} lookups failed; last: {self.last_error}"
         return facts

@@ -187,3 +187,12 @@ def test_an_empty_geoip_setting_means_the_default(value: str, monkeypatch: pytes
     monkeypatch.setenv("HERALD_ANONYMOUS_IP_DB", value)
     settings = load_settings()
     assert (settings.geoip_db, settings.anonymous_ip_db) == (None, None)
+
+
+def test_stale_subdivision_codes_are_counted_in_readyz(
+    make_app: Callable[..., Flask], settings: Settings
+) -> None:
+    app = make_app(settings)
+    assert where(app, "41.0.1.1") == ("ZA", None, [])  # ZA-QQ: neither ISO nor an alias
+    assert where(app, "41.0.0.1")[:2] == ("ZA", "ZA-GP")  # ZA-GT: an alias, not stale
+    assert app.test_client().get("/readyz").get_json()["geoip"]["stale_subdivisions"] == 1
