@@ -17,6 +17,11 @@ def _networks(value: Any) -> Any:
     return parse_networks(value) if isinstance(value, str) else value
 
 
+def _empty_is_none(value: Any) -> Any:
+    """`HERALD_X=` (set but empty) means the default, as in most Unix tools."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 def _split(value: Any) -> Any:
     return tuple(e for e in re.split(r"[,\s]+", value.strip()) if e) if isinstance(value, str) else value
 
@@ -40,9 +45,26 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HERALD_", frozen=True, extra="forbid")
 
     rules_dir: Path = Field(Path("rules"), description="Directory of YAML rule files.")
-    geoip_db: Path | None = Field(
+    geoip_db: Annotated[Path | None, BeforeValidator(_empty_is_none)] = Field(
         None,
-        description="GeoIP2/GeoLite2 City .mmdb file. Default: the embedded GeoLite2 City (2019).",
+        description="GeoIP2/GeoLite2 City (or GeoIP2 Enterprise) .mmdb file, kept current by geoipupdate. "
+        "Default (also when empty): the embedded GeoLite2 City of 2019, demo data only.",
+    )
+    anonymous_ip_db: Annotated[Path | None, BeforeValidator(_empty_is_none)] = Field(
+        None,
+        description="MaxMind GeoIP2 Anonymous IP .mmdb file: readers behind a VPN, proxy, Tor or hosting "
+        "provider are anonymized. Default: none (only a CDN's Tor code and old City traits say so).",
+    )
+    geoip_reload_interval: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between checks of the GeoIP files for a replacement (as geoipupdate makes); "
+        "every worker serves a good new file within two intervals (0: only on SIGHUP).",
+    )
+    geoip_max_age_days: float = Field(
+        35.0,
+        gt=0,
+        description="GeoIP data older than this many days is reported stale in /readyz (still ready).",
     )
     audit_dir: Path = Field(Path("var/audit"), description="Directory of the audit log.")
     audit: Literal["on", "off"] = Field(
@@ -119,8 +141,25 @@ class Settings(BaseSettings):
         description="Origins whose pages may call the decision endpoints from the browser (CORS), "
         "comma-separated, e.g. https://www.rferl.org; * for any. Default: none (no CORS headers).",
     )
+    cdn: Literal["none", "cloudfront", "cloudflare", "fastly", "akamai"] = Field(
+        "none",
+        description="The CDN in front of Herald: sets the country and region headers it sends (read only "
+        "from HERALD_TRUSTED_PROXIES). See the README's \"Running behind a CDN\".",
+    )
     country_header: str | None = Field(
-        None, description="Request header with the reader's country set by a trusted CDN, e.g. CF-IPCountry."
+        None,
+        description="Request header with the reader's country (ISO 3166-1 alpha-2) set by a trusted proxy; "
+        "overrides HERALD_CDN's.",
+    )
+    region_header: str | None = Field(
+        None,
+        description="Request header with the reader's subdivision (the ISO 3166-2 part after the dash, "
+        "e.g. 43) set by a trusted proxy; overrides HERALD_CDN's.",
+    )
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for",
+        description="The one header a trusted proxy writes the client address into: X-Forwarded-For or "
+        "Forwarded (RFC 7239). The other is never read.",
     )
     max_batch: int = Field(100, ge=1, le=10_000, description="Most articles in one batch request.")
     max_body_bytes: int = Field(
@@ -166,7 +205,7 @@ class Settings(BaseSettings):
             return value
         return tuple(dict.fromkeys(_origin(entry) for entry in value))
 
-    @field_validator("country_header")
+    @field_validator("country_header", "region_header")
     @classmethod
     def _header_name(cls, value: str | None) -> str | None:
         if value is not None and not value.replace("-", "").replace("_", "").isalnum():

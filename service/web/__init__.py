@@ -15,13 +15,13 @@ from service.audit.log import Events, NoAudit, open_audit
 from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.engine import Engine
-from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
 from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
 from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
 from service.web.dashboard import bp as dashboard_bp
+from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
@@ -31,20 +31,6 @@ from service.web.whatif import PastRules
 log = logging.getLogger("herald")
 
 
-def open_geo(settings: Settings, snapshot: Path | None = None) -> tuple[GeoDatabase | None, str | None]:
-    """The configured GeoIP database (or the master's `snapshot` of it), or None and why. A missing
-    database does not stop the service: readers are then located as unknown, and /readyz says so."""
-    path = settings.geoip_db or embedded_database_path()
-    try:
-        if snapshot is not None:
-            return GeoDatabase.open(snapshot, locate_non_global=settings.locate_private, source=path), None
-        return GeoDatabase.open(path, locate_non_global=settings.locate_private), None
-    except GeoDatabaseError as error:
-        message = f"{error} (set HERALD_GEOIP_DB to a GeoIP2/GeoLite2 City database)"
-        log.error(message)
-        return None, message
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -52,13 +38,14 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
     ruleset: Ruleset | None = None,
-    geoip_snapshot: Path | None = None,
+    geoip_state: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
     A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
-    directory; the reloader then loads the directory at its first check."""
+    directory; the reloader then loads the directory at its first check. `geoip_state` is the
+    gunicorn master's GeoIP state file (see `geo_watch`); without it the app watches the files."""
     settings = settings or Settings()
     # The app's clock is the log's too: a record's `ts` and a page view's `at` come from one clock.
     events: Events = NoAudit() if log_decision is not None else open_audit(settings, clock)
@@ -68,11 +55,14 @@ def create_app(
     # Taken before loading: a change made while the rules load is then seen at the first check.
     files = fingerprint(settings.rules_dir) if ruleset is None else None
     engine = Engine(ruleset or _load_rules(settings, events))
-    geo, geo_error = open_geo(settings, geoip_snapshot)
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
+    rt = Runtime(settings, engine, clock(), None, "GeoIP database not loaded", clock, new_id)
+    rt.geo_follower = GeoFollower(rt, geoip_state)
+    rt.geo_follower.check(force=True)
+    for warning in geo_warnings(rt):
+        log.warning(warning)
     rt.audit = events
     rt.past = PastRules(Archive(settings.audit_dir))
     rt.usage = UsageMeter(settings.audit_dir, wall=clock)

@@ -101,6 +101,34 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.cdn = Counter(
+            "herald_cdn_headers_total",
+            "CDN location headers from trusted proxies by outcome: read, tor, unknown (XX), ignored "
+            "(an invalid country or region, left out).",
+            ["outcome"],
+            registry=r,
+        )
+        self.geo_built = Gauge(
+            "herald_geoip_build_timestamp_seconds",
+            "Build time of the GeoIP data each worker serves, by kind (city, anonymous-ip).",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.geo_age = Gauge(
+            "herald_geoip_age_days",
+            "Age of the GeoIP data served, in days since its build, by kind; the oldest of any worker.",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.geo_refused = Gauge(
+            "herald_geoip_files_refused",
+            "Replaced GeoIP files refused since start (not a database of the kind, or damaged), by kind.",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         # Measured when scraped, for the whole audit directory (any worker sees every writer's files):
         # the most recent worker's measure is the node's.
         self.disk_free = Gauge(
@@ -145,6 +173,20 @@ class Metrics:
     @never_fails
     def located(self, source: str) -> None:
         self.child(self.geoip, source).inc()
+
+    @never_fails
+    def cdn_header(self, outcome: str) -> None:
+        self.child(self.cdn, outcome).inc()
+
+    @never_fails
+    def geo_data(self, kind: str, built: float, age_days: float | None = None) -> None:
+        self.geo_built.labels(kind).set(built)
+        if age_days is not None:
+            self.geo_age.labels(kind).set(age_days)
+
+    @never_fails
+    def geo_refusals(self, kind: str, count: int) -> None:
+        self.geo_refused.labels(kind).set(count)
 
     @never_fails
     def serving(self, ruleset_hash: str) -> None:
@@ -199,6 +241,8 @@ def metrics_view() -> Response:
     from service.web.runtime import runtime
 
     rt = runtime()
+    if rt.geo_follower is not None:
+        rt.geo_follower.report()
     if rt.usage is not None and rt.settings.audit == "on":
         rt.metrics.audit_disk(rt.usage.measure(), rt.settings.audit_min_free_mb * 1024 * 1024)
     body: Any = rt.metrics.exposition()
