@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.loader import MAX_TOTAL_BYTES
 from service.network import IPNetwork, parse_networks
 
 
@@ -40,6 +41,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HERALD_", frozen=True, extra="forbid")
 
     rules_dir: Path = Field(Path("rules"), description="Directory of YAML rule files.")
+    rules_max_bytes: int = Field(
+        MAX_TOTAL_BYTES,
+        ge=1024,
+        description="Most bytes of all rule files together (each file: at most 5 MiB); more is a "
+        "rejection, as a broken file is.",
+    )
     geoip_db: Path | None = Field(
         None,
         description="GeoIP2/GeoLite2 City .mmdb file. Default: the embedded GeoLite2 City (2019).",

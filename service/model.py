@@ -69,7 +69,7 @@ def to_utc(value: Any) -> Any:
     if isinstance(value, int | float):
         raise ValueError("expected an RFC 3339 date-time such as 2025-01-01T00:00:00Z, not a number")
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _aware(value)
     if isinstance(value, date):
         return datetime.combine(value, time(), tzinfo=UTC)
     if isinstance(value, str) and len(value.strip()) == 10:
@@ -81,7 +81,16 @@ def to_utc(value: Any) -> Any:
 
 
 def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """`value` in UTC. An offset that carries it past year 9999 or before year 1 is a ValueError
+    (a 422 or a file:line error), not the OverflowError Python raises."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{value.isoformat()} is outside the calendar once converted to UTC (years 1 to 9999)"
+        ) from None
 
 
 # The JSON schemas say what callers may send: letters in either case (they are normalized).

@@ -1,4 +1,4 @@
-"""Production serving: gunicorn running the app factory, one app (ruleset, GeoIP reader) per worker."""
+"""Production serving: gunicorn running the app factory, one app per worker on the master's ruleset."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
 from service.geo import embedded_database_path, snapshot
-from service.loader import load_ruleset
+from service.loader import failure, load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
 from service.web import create_app, logs
+from service.web.reload import fingerprint
 from service.web.runtime import runtime
 
 log = logging.getLogger("herald")
@@ -40,10 +41,15 @@ def worker_exit(server: Any, worker: Any) -> None:
 class HeraldServer(BaseApplication):  # type: ignore[misc]
     """Gunicorn with its options given in code, not read from a config file or argv."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any], ruleset: Ruleset) -> None:
+    def __init__(self, settings: Settings, options: dict[str, Any], ruleset: Ruleset, files: str) -> None:
         self.settings = settings
         self.options = options
+        # Rules are loaded here in the master (by `herald serve` at start, on SIGHUP), and forked
+        # workers inherit them: a large pack costs its parse once, not once per worker.
         self.last_good = ruleset
+        self.files = files  # fingerprint of the rules directory `last_good` was loaded from
+        self.rejected: tuple[str, RulesetInvalid] | None = None  # the change that failed, while it stands
+        self._loaded = True  # the first load_config keeps the rules `herald serve` has just loaded
         self.geoip_snapshot: Path | None = None
         super().__init__()
 
@@ -51,7 +57,9 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         """In the master, at start and on SIGHUP (gunicorn then restarts the workers gracefully)."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
-        self._refresh_rules()
+        if not self._loaded:
+            self._refresh_rules()
+        self._loaded = False
         self._refresh_geoip()
 
     def _refresh_geoip(self) -> None:
@@ -69,19 +77,33 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
                 os.close(int(old.name))  # running workers keep their own mapping of it
 
     def _refresh_rules(self) -> None:
-        """New workers start on the last good ruleset: a broken change must not stop them booting."""
+        """New workers start on the last good ruleset: a broken change must not stop them booting,
+        and nothing in a rule file may stop the master (it would take every worker with it)."""
+        files = fingerprint(self.settings.rules_dir)
         try:
-            self.last_good = load_ruleset(self.settings.rules_dir)
+            ruleset = load_ruleset(self.settings.rules_dir, max_total_bytes=self.settings.rules_max_bytes)
         except RulesetInvalid as invalid:
+            self.rejected = (files, invalid)
             log.error("rules rejected, workers keep %s:\n%s", self.last_good.hash, invalid)
+            return
+        except Exception as error:  # load_ruleset raises only RulesetInvalid: a bug, the master lives on
+            log.exception("rules not loaded, workers keep %s", self.last_good.hash)
+            self.rejected = (files, RulesetInvalid([failure(str(self.settings.rules_dir), error)]))
+            return
+        self.last_good, self.files, self.rejected = ruleset, files, None
 
     def load(self) -> Flask:
         # Called in each worker after the fork: every worker opens its own files and readers,
         # and watches the rules directory itself.
         logs.configure()
-        app = create_app(self.settings, ruleset=self.last_good, geoip_snapshot=self.geoip_snapshot)
+        app = create_app(
+            self.settings, ruleset=self.last_good, files=self.files, geoip_snapshot=self.geoip_snapshot
+        )
         reloader = runtime(app).reloader
         if reloader is not None:
+            if self.rejected is not None:  # the master's last load failed: each worker says so
+                reloader.seen = self.rejected[0]
+                reloader.reject(*self.rejected)
             reloader.start()
         return app
 
@@ -114,7 +136,9 @@ def metrics_directory() -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="herald-metrics-")
 
 
-def serve(settings: Settings, ruleset: Ruleset, host: str, port: int, workers: int, threads: int) -> None:
+def serve(
+    settings: Settings, ruleset: Ruleset, files: str, host: str, port: int, workers: int, threads: int
+) -> None:
     metrics_directory()
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -132,4 +156,4 @@ def serve(settings: Settings, ruleset: Ruleset, host: str, port: int, workers: i
         "worker_exit": worker_exit,
         "child_exit": child_exit,
     }
-    HeraldServer(settings, options, ruleset).run()
+    HeraldServer(settings, options, ruleset, files).run()

@@ -49,20 +49,22 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
     ruleset: Ruleset | None = None,
+    files: str | None = None,
     geoip_snapshot: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
     A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
-    directory; the reloader then loads the directory at its first check."""
+    directory; `files` is the fingerprint of the directory it was loaded from, so the reloader
+    loads again only when the directory differs (without it, at its first check)."""
     settings = settings or Settings()
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
     if ruleset is not None:
         events.ruleset_loaded(ruleset)
     # Taken before loading: a change made while the rules load is then seen at the first check.
-    files = fingerprint(settings.rules_dir) if ruleset is None else None
+    files = fingerprint(settings.rules_dir) if ruleset is None else files
     engine = Engine(ruleset or _load_rules(settings, events))
     geo, geo_error = open_geo(settings, geoip_snapshot)
     app = Flask("herald")
@@ -97,7 +99,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")
