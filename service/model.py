@@ -101,6 +101,11 @@ Identifier = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 100}),
 ]
 Word = Annotated[str, BeforeValidator(_lower), StringConstraints(min_length=1, max_length=200)]
+# Tags are editorial keywords (a page of RFE/RL carries fewer than 20, each a few words): these
+# caps keep what one article brings to a decision, and to the engine's memo, under about 10 KB.
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+Tag = Annotated[str, BeforeValidator(_lower), StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH)]
 LanguageTag = Annotated[
     str,
     BeforeValidator(_lower),
@@ -216,9 +221,11 @@ Show = Literal["show", "skip"]
 
 
 class TagCondition(Strict):
-    any: Words = ()
-    all: Words = ()
-    none: Words = ()
+    """Tags as articles carry them: a rule's tag longer than MAX_TAG_LENGTH could never match."""
+
+    any: ListOf[Tag] = ()
+    all: ListOf[Tag] = ()
+    none: ListOf[Tag] = ()
 
 
 class ArticleCondition(Strict):
@@ -276,16 +283,19 @@ class Rule(Strict):
 
 
 class ArticleFields(Strict):
-    """An article as callers and test cases describe it. Only `publisher` is required."""
+    """An article as callers and test cases describe it: the fields rules can condition on.
+    Only `publisher` is required."""
 
     publisher: Identifier
     id: Annotated[str, StringConstraints(max_length=500)] | None = None
     url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     section: Word | None = None
-    tags: Annotated[tuple[Word, ...], Field(max_length=100), BeforeValidator(_listify)] = ()
+    tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS), BeforeValidator(_listify)] = ()
     language: LanguageTag | None = None
     type: Word | None = None
-    published_at: Instant | None = None
+    # No `published_at`: no rule could condition on it, and the audit record does not keep it, so
+    # a replay could not reproduce a decision that used it. Accepting it and dropping it would
+    # let a publisher believe it counts; an unknown field is refused (422), as every other is.
 
     def to_article(self) -> Article:
         return Article(
