@@ -38,9 +38,7 @@ def call(client: FlaskClient, how: str, article: dict[str, Any], at: str | None 
 ENDPOINTS = ["post", "batch", "explain", "get", "preview"]
 
 
-@pytest.mark.parametrize(
-    "at", [PAST_9999, BEFORE_1, "9999-12-31T23:59:59-01:00"]
-)
+@pytest.mark.parametrize("at", [PAST_9999, BEFORE_1, "9999-12-31T23:59:59-01:00"])
 @pytest.mark.parametrize("how", ENDPOINTS)
 def test_an_instant_that_leaves_the_calendar_in_utc_is_a_422(client: FlaskClient, how: str, at: str) -> None:
     response = call(client, how, RFERL, at)
