@@ -13,6 +13,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
+from service.engine import Engine
 from service.geo import embedded_database_path, snapshot
 from service.loader import failure, load_ruleset
 from service.problems import RulesetInvalid
@@ -44,9 +45,9 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: dict[str, Any], ruleset: Ruleset, files: str) -> None:
         self.settings = settings
         self.options = options
-        # Rules are loaded here in the master (by `herald serve` at start, on SIGHUP), and forked
-        # workers inherit them: a large pack costs its parse once, not once per worker.
-        self.last_good = ruleset
+        # Rules are loaded and compiled here in the master (by `herald serve` at start, on SIGHUP),
+        # and forked workers inherit them: a large pack costs its parse once, not once per worker.
+        self.last_good = Engine(ruleset)
         self.files = files  # fingerprint of the rules directory `last_good` was loaded from
         self.rejected: tuple[str, RulesetInvalid] | None = None  # the change that failed, while it stands
         self._loaded = True  # the first load_config keeps the rules `herald serve` has just loaded
@@ -82,22 +83,23 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         files = fingerprint(self.settings.rules_dir)
         try:
             ruleset = load_ruleset(self.settings.rules_dir, max_total_bytes=self.settings.rules_max_bytes)
+            engine = self.last_good if ruleset.hash == self.last_good.hash else Engine(ruleset)
         except RulesetInvalid as invalid:
             self.rejected = (files, invalid)
             log.error("rules rejected, workers keep %s:\n%s", self.last_good.hash, invalid)
             return
-        except Exception as error:  # load_ruleset raises only RulesetInvalid: a bug, the master lives on
+        except Exception as error:  # compiling failed (memory) or a bug: the master lives on
             log.exception("rules not loaded, workers keep %s", self.last_good.hash)
             self.rejected = (files, RulesetInvalid([failure(str(self.settings.rules_dir), error)]))
             return
-        self.last_good, self.files, self.rejected = ruleset, files, None
+        self.last_good, self.files, self.rejected = engine, files, None
 
     def load(self) -> Flask:
         # Called in each worker after the fork: every worker opens its own files and readers,
         # and watches the rules directory itself.
         logs.configure()
         app = create_app(
-            self.settings, ruleset=self.last_good, files=self.files, geoip_snapshot=self.geoip_snapshot
+            self.settings, engine=self.last_good, files=self.files, geoip_snapshot=self.geoip_snapshot
         )
         reloader = runtime(app).reloader
         if reloader is not None:

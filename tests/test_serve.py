@@ -177,4 +177,4 @@ def test_workers_inherit_the_masters_rules_and_do_not_load_them_again(
     rt = runtime(app)
     rt.reloader.stop()  # type: ignore[union-attr]
     assert rt.reloader.check().status == "unchanged"  # type: ignore[union-attr]
-    assert loads == [] and rt.engine.ruleset is server.last_good
+    assert loads == [] and rt.engine is server.last_good and rt.engine.ruleset is ruleset

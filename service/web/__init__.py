@@ -48,24 +48,25 @@ def create_app(
     log_decision: DecisionLogger | None = None,
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
-    ruleset: Ruleset | None = None,
+    engine: Engine | None = None,
     files: str | None = None,
     geoip_snapshot: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
-    A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
-    directory; `files` is the fingerprint of the directory it was loaded from, so the reloader
-    loads again only when the directory differs (without it, at its first check)."""
+    An `engine` given (by the gunicorn master: the last good rules, compiled) is served instead of
+    loading the directory; `files` is the fingerprint of the directory its rules were loaded from,
+    so the reloader loads again only when the directory differs (without it, at its first check)."""
     settings = settings or Settings()
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
-    if ruleset is not None:
-        events.ruleset_loaded(ruleset)
-    # Taken before loading: a change made while the rules load is then seen at the first check.
-    files = fingerprint(settings.rules_dir) if ruleset is None else files
-    engine = Engine(ruleset or _load_rules(settings, events))
+    if engine is not None:
+        events.ruleset_loaded(engine.ruleset)
+    else:
+        # Taken before loading: a change made while the rules load is then seen at the first check.
+        files = fingerprint(settings.rules_dir)
+        engine = Engine(_load_rules(settings, events))
     geo, geo_error = open_geo(settings, geoip_snapshot)
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
