@@ -81,6 +81,11 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         """New workers start on the last good ruleset: a broken change must not stop them booting,
         and nothing in a rule file may stop the master (it would take every worker with it)."""
         files = fingerprint(self.settings.rules_dir)
+        if files == self.files:  # the files of the rules in force: nothing to parse, nothing rejected
+            self.rejected = None
+            return
+        if self.rejected is not None and files == self.rejected[0]:  # the same broken files again
+            return
         try:
             ruleset = load_ruleset(self.settings.rules_dir, max_total_bytes=self.settings.rules_max_bytes)
             engine = self.last_good if ruleset.hash == self.last_good.hash else Engine(ruleset)
@@ -95,8 +100,10 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         self.last_good, self.files, self.rejected = engine, files, None
 
     def load(self) -> Flask:
-        # Called in each worker after the fork: every worker opens its own files and readers,
-        # and watches the rules directory itself.
+        # Called in each worker after the fork: every worker opens its own files and readers, and
+        # watches the rules directory itself. A change seen there is parsed in each worker: only
+        # workers the master forks can inherit its rules, so taking a change from the master means
+        # restarting every worker (SIGHUP does that, on request); hot reload keeps them running.
         logs.configure()
         app = create_app(
             self.settings, engine=self.last_good, files=self.files, geoip_snapshot=self.geoip_snapshot
