@@ -87,8 +87,9 @@ class Settings(BaseSettings):
     reload_interval: float = Field(
         2.0,
         ge=0,
-        description="Seconds between checks of the rules directory for changes (0: never; "
-        "SIGHUP and POST /v1/ruleset/reload still work).",
+        description="Seconds between the master's checks of the rules directory for changes; a "
+        "change is parsed once and the workers restart on it (0: never; SIGHUP and "
+        "POST /v1/ruleset/reload still work).",
     )
     admin_http: bool = Field(
         False,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +48,14 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: dict[str, Any], ruleset: Ruleset, files: str) -> None:
         self.settings = settings
         self.options = options
-        # Rules are loaded and compiled here in the master (by `herald serve` at start, on SIGHUP),
-        # and forked workers inherit them: a large pack costs its parse once, not once per worker.
+        # Rules are loaded and compiled here in the master (by `herald serve` at start, then by the
+        # watcher or on SIGHUP), and forked workers inherit them: a large pack costs its parse
+        # once, not once per worker.
         self.last_good = Engine(ruleset)
+        self.previous: Engine | None = None  # the rules served before `last_good`, for the audit log
         self.files = files  # fingerprint of the rules directory `last_good` was loaded from
         self.rejected: tuple[str, RulesetInvalid] | None = None  # the change that failed, while it stands
-        self._loaded = True  # the first load_config keeps the rules `herald serve` has just loaded
+        self._refreshing = threading.Lock()  # the watcher and SIGHUP may both refresh
         self.geoip_snapshot: Path | None = None
         super().__init__()
 
@@ -58,10 +63,29 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         """In the master, at start and on SIGHUP (gunicorn then restarts the workers gracefully)."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
-        if not self._loaded:
-            self._refresh_rules()
-        self._loaded = False
+        self.cfg.set("when_ready", lambda server: self._watch())
+        self._refresh_rules()  # at start, the rules `herald serve` has just loaded: nothing to do
         self._refresh_geoip()
+
+    def _watch(self) -> None:
+        """In the master once it is ready: check the rules directory every HERALD_RELOAD_INTERVAL
+        seconds; on a change, parse it here once and restart the workers gracefully (SIGHUP), so
+        they are forked on the new rules, or on the last good ones with the rejection shown.
+        Requests in flight finish on the workers that took them; the listening socket stays open."""
+        interval = self.settings.reload_interval
+        if interval <= 0:
+            return
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    if self._refresh_rules():
+                        os.kill(os.getpid(), signal.SIGHUP)
+                except Exception:  # the watcher must outlive any surprise; the next tick tries again
+                    log.exception("rules check failed")
+
+        threading.Thread(target=loop, name="herald-rules-watch", daemon=True).start()
 
     def _refresh_geoip(self) -> None:
         """Workers read a sealed in-memory copy of the GeoIP file, taken here in the master at start
@@ -77,43 +101,53 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
             with contextlib.suppress(OSError, ValueError):
                 os.close(int(old.name))  # running workers keep their own mapping of it
 
-    def _refresh_rules(self) -> None:
-        """New workers start on the last good ruleset: a broken change must not stop them booting,
-        and nothing in a rule file may stop the master (it would take every worker with it)."""
-        files = fingerprint(self.settings.rules_dir)
+    def _refresh_rules(self) -> bool:
+        """Parse the rules directory if it changed; whether workers must be told. New workers start
+        on the last good ruleset: a broken change must not stop them booting, and nothing in a
+        rule file may stop the master (it would take every worker with it)."""
+        with self._refreshing:
+            return self._refresh(fingerprint(self.settings.rules_dir))
+
+    def _refresh(self, files: str) -> bool:
         if files == self.files:  # the files of the rules in force: nothing to parse, nothing rejected
-            self.rejected = None
-            return
+            changed, self.rejected = self.rejected is not None, None
+            return changed
         if self.rejected is not None and files == self.rejected[0]:  # the same broken files again
-            return
+            return False
         try:
             ruleset = load_ruleset(self.settings.rules_dir, max_total_bytes=self.settings.rules_max_bytes)
             engine = self.last_good if ruleset.hash == self.last_good.hash else Engine(ruleset)
         except RulesetInvalid as invalid:
             self.rejected = (files, invalid)
             log.error("rules rejected, workers keep %s:\n%s", self.last_good.hash, invalid)
-            return
+            return True
         except Exception as error:  # compiling failed (memory) or a bug: the master lives on
             log.exception("rules not loaded, workers keep %s", self.last_good.hash)
             self.rejected = (files, RulesetInvalid([failure(str(self.settings.rules_dir), error)]))
-            return
+            return True
+        if engine is not self.last_good:
+            self.previous = self.last_good
+            log.info("rules loaded: %s -> %s; workers restart on them", self.last_good.hash, engine.hash)
         self.last_good, self.files, self.rejected = engine, files, None
+        return True
 
     def load(self) -> Flask:
-        # Called in each worker after the fork: every worker opens its own files and readers, and
-        # watches the rules directory itself. A change seen there is parsed in each worker: only
-        # workers the master forks can inherit its rules, so taking a change from the master means
-        # restarting every worker (SIGHUP does that, on request); hot reload keeps them running.
+        # Called in each worker after the fork: every worker opens its own files and readers. It
+        # does not watch the rules directory (the master does); its reloader serves only
+        # POST /v1/ruleset/reload, which parses in the worker that answers, so that it can answer
+        # with the outcome. The master sees the same change and restarts every worker on it.
         logs.configure()
         app = create_app(
-            self.settings, engine=self.last_good, files=self.files, geoip_snapshot=self.geoip_snapshot
+            self.settings,
+            engine=self.last_good,
+            previous=self.previous,
+            files=self.files,
+            geoip_snapshot=self.geoip_snapshot,
         )
         reloader = runtime(app).reloader
-        if reloader is not None:
-            if self.rejected is not None:  # the master's last load failed: each worker says so
-                reloader.seen = self.rejected[0]
-                reloader.reject(*self.rejected)
-            reloader.start()
+        if reloader is not None and self.rejected is not None:  # the master's last load failed
+            reloader.seen = self.rejected[0]
+            reloader.reject(*self.rejected)
         return app
 
 

@@ -264,3 +264,19 @@ def test_sighup_on_a_crashing_rule_file_keeps_the_master_and_the_last_good_rules
         assert status == 200 and where in body["rejected"]["errors"][0]
         assert decide_crimea(live.base)["ruleset"] == old
     assert "Traceback" not in live.log.read_text()
+
+
+def test_a_change_is_parsed_once_in_the_master_and_the_workers_restart_on_it(
+    tmp_path: Path, rules: Path, city_db: Path
+) -> None:
+    env = {"HERALD_GEOIP_DB": str(city_db), "HERALD_RULES_DIR": str(rules), "HERALD_RELOAD_INTERVAL": "0.2"}
+    with serving(tmp_path, env) as live:
+        old = decide_crimea(live.base)["ruleset"]
+        first = workers_seen(live, lambda body: True)
+        edit(rules, RUSSIA_ONLY)
+        fresh = workers_seen(live, lambda body: body["ruleset"] != old)
+        assert not fresh & first  # new workers, forked on the master's new rules
+        assert all(decide_crimea(live.base)["notices"] == [] for _ in range(10))
+    log = live.log.read_text()
+    assert log.count("workers restart on them") == 1  # parsed once, in the master
+    assert "rules reloaded" not in log  # no worker parsed it again

@@ -175,6 +175,5 @@ def test_workers_inherit_the_masters_rules_and_do_not_load_them_again(
     server = serve.HeraldServer(settings, {"workers": 1}, ruleset, files)
     app = server.load()  # in the worker, after the fork
     rt = runtime(app)
-    rt.reloader.stop()  # type: ignore[union-attr]
     assert rt.reloader.check().status == "unchanged"  # type: ignore[union-attr]
     assert loads == [] and rt.engine is server.last_good and rt.engine.ruleset is ruleset

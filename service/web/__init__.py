@@ -49,6 +49,7 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
     engine: Engine | None = None,
+    previous: Engine | None = None,
     files: str | None = None,
     geoip_snapshot: Path | None = None,
 ) -> Flask:
@@ -57,12 +58,13 @@ def create_app(
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
     An `engine` given (by the gunicorn master: the last good rules, compiled) is served instead of
     loading the directory; `files` is the fingerprint of the directory its rules were loaded from,
-    so the reloader loads again only when the directory differs (without it, at its first check)."""
+    so the reloader loads again only when the directory differs (without it, at its first check);
+    `previous` is what was served before it, for the `ruleset_loaded` event's changes."""
     settings = settings or Settings()
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
     if engine is not None:
-        events.ruleset_loaded(engine.ruleset)
+        events.ruleset_loaded(engine.ruleset, previous=previous.ruleset if previous else None)
     else:
         # Taken before loading: a change made while the rules load is then seen at the first check.
         files = fingerprint(settings.rules_dir)
@@ -75,7 +77,7 @@ def create_app(
     rt.audit = events
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
-    rt.reloader = Reloader(rt, settings.reload_interval)
+    rt.reloader = Reloader(rt)
     rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)

@@ -60,17 +60,17 @@ def fingerprint(directory: Path) -> str:
 
 
 class Reloader:
-    """Checks one worker's rules directory; `start()` polls it in a daemon thread."""
+    """Loads one app's rules directory again when asked (POST /v1/ruleset/reload). Under
+    `herald serve` the gunicorn master watches the directory and restarts the workers on a
+    change (service/serve.py), so a change is parsed once, not once per worker."""
 
-    def __init__(self, rt: Runtime, interval: float) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.directory = rt.settings.rules_dir
-        self.interval = interval
         # The fingerprint of the files the served rules were loaded from (create_app sets it);
         # None: unknown, so the first check loads the directory.
         self.seen: str | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
     def check(self, force: bool = False) -> Outcome:
         """Load the directory if its files changed since the last check (or always, with `force`).
@@ -122,17 +122,3 @@ class Reloader:
             self.rt.metrics.reload("rejected")
             log.warning("rules rejected, still serving %s:\n%s", self.rt.engine.hash, invalid)
         return Outcome("rejected", self.rt.engine.hash, self.rt.rejected)
-
-    def start(self) -> None:
-        if self.interval > 0:
-            threading.Thread(target=self._poll, name="herald-reload", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except Exception:  # the poller must outlive any surprise; the next tick tries again
-                log.exception("rules check failed")
