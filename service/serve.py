@@ -52,7 +52,7 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         # watcher or on SIGHUP), and forked workers inherit them: a large pack costs its parse
         # once, not once per worker.
         self.last_good = Engine(ruleset)
-        self.previous: Engine | None = None  # the rules served before `last_good`, for the audit log
+        self.previous: Ruleset | None = None  # the rules served before `last_good`, for the audit log
         self.files = files  # fingerprint of the rules directory `last_good` was loaded from
         self.rejected: tuple[str, RulesetInvalid] | None = None  # the change that failed, while it stands
         self._refreshing = threading.Lock()  # the watcher and SIGHUP may both refresh
@@ -126,7 +126,7 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
             self.rejected = (files, RulesetInvalid([failure(str(self.settings.rules_dir), error)]))
             return True
         if engine is not self.last_good:
-            self.previous = self.last_good
+            self.previous = self.last_good.ruleset
             log.info("rules loaded: %s -> %s; workers restart on them", self.last_good.hash, engine.hash)
         self.last_good, self.files, self.rejected = engine, files, None
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -280,3 +281,11 @@ def test_a_change_is_parsed_once_in_the_master_and_the_workers_restart_on_it(
     log = live.log.read_text()
     assert log.count("workers restart on them") == 1  # parsed once, in the master
     assert "rules reloaded" not in log  # no worker parsed it again
+    events = [
+        json.loads(line)
+        for path in (tmp_path / "audit").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+        if '"ruleset_loaded"' in line
+    ]
+    changed = [e for e in events if e["ruleset"] != old]
+    assert len(changed) == 2 and all(e["previous"] == old and e["changes"] for e in changed)

@@ -49,7 +49,7 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
     engine: Engine | None = None,
-    previous: Engine | None = None,
+    previous: Ruleset | None = None,
     files: str | None = None,
     geoip_snapshot: Path | None = None,
 ) -> Flask:
@@ -64,7 +64,7 @@ def create_app(
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
     if engine is not None:
-        events.ruleset_loaded(engine.ruleset, previous=previous.ruleset if previous else None)
+        events.ruleset_loaded(engine.ruleset, previous=previous)
     else:
         # Taken before loading: a change made while the rules load is then seen at the first check.
         files = fingerprint(settings.rules_dir)
