@@ -96,6 +96,16 @@ class Server:
         status, text = self.get_text(path)
         return status, orjson.loads(text or "{}")
 
+    def post(self, path: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request("POST", path, b"{}", {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
     def workers(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
@@ -254,6 +264,48 @@ def broken_rules(ctx: Context) -> Row:
     )
 
 
+def crashing_rules(ctx: Context) -> Row:
+    """Rule files that used to crash the loader (a chain of 1,200 regions: RecursionError; a date
+    past 9999 in UTC: OverflowError), written under load, then the reload endpoint and a SIGHUP:
+    every worker and the master live on, serving the last good rules and showing the rejection."""
+    rules = ctx.work / "crashing-rules"
+    shutil.copytree(REPO / "rules", rules)
+    server = ctx.server(
+        "crashing", HERALD_RULES_DIR=str(rules), HERALD_RELOAD_INTERVAL="0.2", HERALD_ADMIN_HTTP="1"
+    )
+    chain = "".join(f"  - {{id: c{i}, include: [c{i + 1}]}}\n" for i in range(1199))
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 3)
+            (rules / "chain.yaml").write_text("regions:\n" + chain + "  - {id: c1199, countries: [RU]}\n")
+            policy = rules / "policies" / "rferl.yaml"
+            policy.write_text(
+                policy.read_text().replace("from: 2024-02-20", 'from: "9999-12-31T23:59:59-23:59"')
+            )
+            time.sleep(ctx.short / 3)
+            reload_status = server.post("/v1/ruleset/reload")
+            server.process.send_signal(signal.SIGHUP)  # the master loads them itself, and forks new workers
+            time.sleep(ctx.short / 3)
+        master_alive = server.process.poll() is None
+        shown = [server.get("/readyz")[1].get("rejected") for _ in range(8)]
+        rejected = all(r and any("chain.yaml" in e for e in r["errors"]) for r in shown)  # type: ignore[index, union-attr]
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    failed = tally.five_xx + sum(tally.errors.values())
+    held = (
+        ok and master_alive and rejected and reload_status == 422 and failed == 0 and len(tally.rulesets) == 1
+    )
+    return Row(
+        "rule files that crashed the loader",
+        sum(tally.statuses.values()),
+        held,
+        f"rulesets served {len(tally.rulesets)}, rejection shown {rejected}, "
+        f"reload endpoint {reload_status}, master alive after SIGHUP {master_alive}, "
+        f"5xx and connection errors {failed}; {detail}",
+    )
+
+
 def geoip_faults(ctx: Context) -> Row:
     """The database file is overwritten in place with garbage, truncated, then removed: what a
     careless `cp` over it, a full disk or an operator's `rm` does while the service runs."""
@@ -372,6 +424,7 @@ SCENARIOS: list[Callable[[Context], Row]] = [
     sustained,
     kill_worker,
     broken_rules,
+    crashing_rules,
     geoip_faults,
     geoip_missing,
     disk_full,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.loader import MAX_TOTAL_BYTES
 from service.network import IPNetwork, parse_networks
 
 
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HERALD_", frozen=True, extra="forbid")
 
     rules_dir: Path = Field(Path("rules"), description="Directory of YAML rule files.")
+    rules_max_bytes: int = Field(
+        MAX_TOTAL_BYTES,
+        ge=1024,
+        description="Most bytes of all rule files together (each file: at most 5 MiB); more is a "
+        "rejection, as a broken file is.",
+    )
     geoip_db: Annotated[Path | None, BeforeValidator(_empty_is_none)] = Field(
         None,
         description="GeoIP2/GeoLite2 City (or GeoIP2 Enterprise) .mmdb file, kept current by geoipupdate. "
@@ -102,8 +109,9 @@ class Settings(BaseSettings):
     reload_interval: float = Field(
         2.0,
         ge=0,
-        description="Seconds between checks of the rules directory for changes (0: never; "
-        "SIGHUP and POST /v1/ruleset/reload still work).",
+        description="Seconds between the master's checks of the rules directory for changes; a "
+        "change is parsed once and the workers restart on it (0: never; SIGHUP and "
+        "POST /v1/ruleset/reload still work).",
     )
     admin_http: bool = Field(
         False,

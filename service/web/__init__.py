@@ -34,23 +34,29 @@ def create_app(
     log_decision: DecisionLogger | None = None,
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
-    ruleset: Ruleset | None = None,
+    engine: Engine | None = None,
+    previous: Ruleset | None = None,
+    files: str | None = None,
     geoip_state: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
-    A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
-    directory; the reloader then loads the directory at its first check. `geoip_state` is the
-    gunicorn master's GeoIP state file (see `geo_watch`); without it the app watches the files."""
+    An `engine` given (by the gunicorn master: the last good rules, compiled) is served instead of
+    loading the directory; `files` is the fingerprint of the directory its rules were loaded from,
+    so the reloader loads again only when the directory differs (without it, at its first check);
+    `previous` is what was served before it, for the `ruleset_loaded` event's changes.
+    `geoip_state` is the gunicorn master's GeoIP state file (see `geo_watch`); without it the app
+    watches the GeoIP files itself."""
     settings = settings or Settings()
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
-    if ruleset is not None:
-        events.ruleset_loaded(ruleset)
-    # Taken before loading: a change made while the rules load is then seen at the first check.
-    files = fingerprint(settings.rules_dir) if ruleset is None else None
-    engine = Engine(ruleset or _load_rules(settings, events))
+    if engine is not None:
+        events.ruleset_loaded(engine.ruleset, previous=previous)
+    else:
+        # Taken before loading: a change made while the rules load is then seen at the first check.
+        files = fingerprint(settings.rules_dir)
+        engine = Engine(_load_rules(settings, events))
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -62,7 +68,7 @@ def create_app(
     rt.audit = events
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
-    rt.reloader = Reloader(rt, settings.reload_interval)
+    rt.reloader = Reloader(rt)
     rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)
@@ -87,7 +93,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")

@@ -62,8 +62,6 @@ def _query_parameters() -> list[dict[str, Any]]:
     properties = ArticleFields.model_json_schema()["properties"]
     params = []
     for name, field in ArticleFields.model_fields.items():
-        if name == "published_at":
-            continue
         schema = properties[name]
         schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
         if name == "tags":
