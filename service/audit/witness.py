@@ -34,7 +34,7 @@ class Witness:
         self.url = url
         self.key = key
         self.counts: Counter[str] = Counter()  # sent, failed, dropped
-        self._count = count
+        self.count = count  # also told of each outcome (the service's metrics)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -99,8 +99,8 @@ class Witness:
 
     def _tally(self, outcome: str, n: int) -> None:
         self.counts[outcome] += n
-        if self._count is not None:
+        if self.count is not None:
             try:
-                self._count(outcome, n)
+                self.count(outcome, n)
             except Exception:  # noqa: BLE001 - a lost count must not stop the sender
                 log.debug("witness count not recorded", exc_info=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
-from service.audit.log import Events, NoAudit, open_audit
+from service.audit.log import AuditLog, Events, NoAudit, open_audit
 from service.config import Settings
 from service.engine import Engine
 from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
@@ -18,7 +18,7 @@ from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
+from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
 from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
@@ -70,6 +70,8 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
     rt.audit = events
+    if isinstance(events, AuditLog) and events.writer.witness is not None:
+        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt, settings.reload_interval)
@@ -89,6 +91,7 @@ def create_app(
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
+        app.register_blueprint(witness.bp)
         app.register_blueprint(dashboard_bp)
     if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)

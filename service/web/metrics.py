@@ -89,6 +89,12 @@ class Metrics:
         self.audit = Counter(
             "herald_audit_records_total", "Audit records written or lost.", ["outcome"], registry=r
         )
+        self.witness = Counter(
+            "herald_audit_witness_total",
+            "Checkpoints for the witness (HERALD_AUDIT_WITNESS): sent, failed or dropped (queue full).",
+            ["outcome"],
+            registry=r,
+        )
         self.refused = Counter(
             "herald_auth_refused_total",
             "Requests refused for a missing, unknown or weak key.",
@@ -133,6 +139,10 @@ class Metrics:
     @never_fails
     def audit_record(self, outcome: str) -> None:
         self.child(self.audit, outcome).inc()
+
+    @never_fails
+    def audit_witness(self, outcome: str, n: int) -> None:
+        self.child(self.witness, outcome).inc(n)
 
     @never_fails
     def request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
