@@ -35,6 +35,7 @@ KINDS = (
     "torn",
     "missing",
     "renamed",
+    "no checkpoint",
     "wrong key",
     "key needed",
 )
@@ -197,8 +198,8 @@ def check_file(path: Path, chain: Chain, want: int | None = None) -> FileCheck:
 
 def _named(check: FileCheck) -> Finding | None:
     """A file names itself, its node and its writer in its first record: a renamed file is found."""
-    opened = check.first.get("opened") if check.first else None
-    if not isinstance(opened, dict):
+    opened = _opened(check)
+    if opened is None:
         return None
     parts = parse_name(check.path.name)
     said = (opened.get("file"), opened.get("node"), opened.get("pid"))
@@ -233,6 +234,10 @@ def verify(
         found = latest.get(check.path.name)
         if check.ok and found is not None:
             check.problem = _against(check, found)
+        elif check.ok and found is None and _opened(check) is not None and not _alive(check, None, now):
+            detail = "no checkpoint names this file: its checkpoint log is missing or was cut "
+            detail += "(give --checkpoints DIR if it is kept elsewhere)"
+            check.problem = Finding("no checkpoint", None, None, detail)
     _link(checks, latest, now)
     checks += _missing(checks, latest, directories)
     named: dict[Path, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -435,9 +440,6 @@ def _check_end(
             f"yet recovered), or records after seq {checkpoint.head.seq} were removed"
         )
         check.problem = Finding("truncated", last_seq + 1, check.records + 1, detail)
-    elif check.first is not None and isinstance(check.first.get("opened"), dict):
-        detail = "no checkpoint names this file: its checkpoint log is missing or was cut"
-        check.problem = Finding("truncated", last_seq + 1, check.records + 1, detail)
     else:
         detail = "ends without a stopped event and no file continues it (records removed at the end, "
         detail += "or a crash not yet recovered)"
@@ -450,11 +452,17 @@ def _alive(check: FileCheck, checkpoint: Checkpoint | None, now: datetime) -> bo
     if checkpoint is not None:
         at, every, state_open = _instant(checkpoint.ts), checkpoint.every, checkpoint.open
     else:
-        opened = check.first.get("opened") if check.first else None
-        if not isinstance(opened, dict) or check.last is None:
+        opened = _opened(check)
+        if opened is None or check.last is None:
             return False
         at, every, state_open = _instant(str(check.last.get("ts"))), float(opened["checkpoint_s"]), True
     return state_open and at is not None and now - at <= timedelta(seconds=ALIVE * every)
+
+
+def _opened(check: FileCheck) -> dict[str, Any] | None:
+    """What a file's first record says of it (files written before checkpoints say nothing)."""
+    opened = check.first.get("opened") if check.first else None
+    return opened if isinstance(opened, dict) else None
 
 
 def _instant(text: str) -> datetime | None:
