@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from service.audit.files import log_files
 from service.audit.reader import file_records, records
@@ -102,3 +104,32 @@ def test_kill_9_of_a_worker_loses_no_answered_decision(tmp_path: Path) -> None:
     assert report.ok, [(c.path.name, c.problem) for c in report.files if c.problem]
     kinds = [r["kind"] for r in records([audit])]
     assert kinds.count("started") == 3 and kinds.count("stopped") == 2
+
+
+@pytest.mark.parametrize("key", [None, "k" * 32], ids=["no key", "HMAC key"])
+def test_a_cut_tail_is_seen_after_a_restart_of_a_real_server(tmp_path: Path, key: str | None) -> None:
+    """Issue 11's reproduction: stop the server, cut the end of a file, start and stop it again:
+    verify names the file and the missing seqs (it used to say intact: the cut file was adopted)."""
+    from service.cli import main
+    from tests.live import serving
+
+    env = {"HERALD_RULES_DIR": str(RULES), "HERALD_AUDIT_NODE": "cut", "HERALD_GEOIP_DB": ""}
+    env = {k: v for k, v in env.items() if v} | ({"HERALD_AUDIT_KEY": key} if key else {})
+    audit = tmp_path / "audit"
+    with serving(tmp_path, env, workers=1) as server:
+        for i in range(6):
+            body = {"article": {"publisher": "rferl", "id": f"a{i}"}, "reader": {"country": "RU"}}
+            assert request(server.base + "/v1/decisions", body)[0] == 200
+    (path,) = log_files([audit])
+    kept = path.read_bytes().splitlines(keepends=True)
+    last_seq = json.loads(kept[-1])["seq"]
+    path.write_bytes(b"".join(kept[:-3]))  # the last two decisions and the stopped event
+    with serving(tmp_path, env, workers=1):
+        pass
+    refused = [r for p in log_files([audit]) for r in file_records(p) if r["kind"] == "adoption_refused"]
+    assert [r["refused"] for r in refused] == [path.name]
+    result = CliRunner().invoke(main, ["audit", "verify", str(audit), *(["--key", key] if key else [])])
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  {path}: seq {last_seq - 2} " in result.output
+    assert f"seq {last_seq - 2}..{last_seq} missing" in result.output
+    assert sum(line.startswith("FAIL") for line in result.output.splitlines()) == 1
