@@ -294,6 +294,11 @@ def test_the_witness_endpoint_keeps_checkpoints_in_its_own_chain(settings: Setti
     assert client.post("/v1/audit/checkpoints", json=forged).status_code == 422
     assert client.post("/v1/audit/checkpoints", data="[]", content_type="text/plain").status_code == 415
     assert client.post("/v1/audit/checkpoints", json=[{"kind": "checkpoint"}]).status_code == 422
+    huge = [dict(sent[0], head=dict(sent[0]["head"], first=2**70))]  # found by schemathesis: was a 500
+    assert client.post("/v1/audit/checkpoints", json=huge).status_code == 422
+    surrogate = orjson.dumps([dict(sent[0], node="NODE")]).replace(b"NODE", b"\\ud800")
+    lone = client.post("/v1/audit/checkpoints", data=surrogate, content_type="application/json")
+    assert lone.status_code == 422, lone.get_json()
     kept = settings.audit_dir / CHECKPOINTS
     assert verify([settings.audit_dir], KEY).ok  # the witness's own log and chain
     # Root on the node cuts a file and its own checkpoints consistently: the witness still knows.
@@ -334,3 +339,15 @@ def test_witnessed_files_are_their_own_chain(tmp_path: Path) -> None:
     log = CheckpointLog(tmp_path, Chain(), node="w", prefix=WITNESSED)
     log.append("witnessed", {"checkpoint": {}}, ticking()())
     assert log_names(tmp_path, WITNESSED) and not log_names(tmp_path, CHECKPOINTS)
+
+
+def test_a_checkpoint_log_kept_elsewhere_is_read_from_the_setting(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "other-mount"
+    write_log(tmp_path / "audit", checkpoint_dir=elsewhere)
+    runner = CliRunner()
+    without = runner.invoke(main, ["audit", "verify", str(tmp_path / "audit")])
+    assert without.exit_code == 1 and "no checkpoint" in without.output
+    env = {"HERALD_AUDIT_CHECKPOINT_DIR": str(elsewhere)}
+    assert runner.invoke(main, ["audit", "verify", str(tmp_path / "audit")], env=env).exit_code == 0
+    given = ["audit", "verify", str(tmp_path / "audit"), "--checkpoints", str(elsewhere)]
+    assert runner.invoke(main, given).exit_code == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,11 +148,12 @@ def verify(
 
 
 def _checkpoint_dirs(directories: list[Path]) -> list[Path]:
-    """Each directory's own checkpoints/, and the configured checkpoint directory when set."""
+    """Each directory's own checkpoints/, and the configured checkpoint directory when set (read
+    from the environment alone: other settings, such as an old short key, must not stop verify)."""
     chosen = [d / CHECKPOINTS for d in directories]
-    configured = common.settings().audit_checkpoint_dir
-    if configured is not None and configured not in chosen:
-        chosen.append(configured)
+    configured = os.environ.get("HERALD_AUDIT_CHECKPOINT_DIR")
+    if configured and Path(configured) not in chosen:
+        chosen.append(Path(configured))
     return chosen
 
 

@@ -100,7 +100,7 @@ def _verification(rt: Runtime) -> dict[str, Any]:
 def _verify(rt: Runtime) -> dict[str, Any]:
     started = time.perf_counter()
     key = rt.settings.audit_key_bytes
-    report = verify([rt.settings.audit_dir], key)
+    report = verify([rt.settings.audit_dir], key, [rt.settings.audit_checkpoint_path])
     return {
         "ok": report.ok,
         "files": len(report.files),

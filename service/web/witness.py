@@ -19,6 +19,7 @@ from service.web.runtime import runtime
 bp = Blueprint("witness", __name__)
 
 _HEX = r"^[0-9a-f]{64}$"
+_MAX = 2**53  # integers every JSON reader keeps exactly (and that fit the records' 64-bit ints)
 
 
 class _Strict(BaseModel):
@@ -29,17 +30,17 @@ class CheckpointHead(_Strict):
     """An audit file's last record as its writer stated it."""
 
     file: str = Field(pattern=r"^audit-[A-Za-z0-9._-]{1,200}\.jsonl$")
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=_MAX)
     hash: str = Field(pattern=_HEX)
-    size: int = Field(ge=0)
-    first: int = Field(ge=0)
+    size: int = Field(ge=0, le=_MAX)
+    first: int = Field(ge=0, le=_MAX)
 
 
 class TornIn(_Strict):
     """Bytes of a torn checkpoint line taken back before this checkpoint was appended."""
 
-    offset: int = Field(ge=0)
-    bytes: int = Field(ge=0)
+    offset: int = Field(ge=0, le=_MAX)
+    bytes: int = Field(ge=0, le=_MAX)
     sha256: str = Field(pattern=_HEX)
 
 
@@ -47,11 +48,11 @@ class CheckpointIn(_Strict):
     """One checkpoint record, exactly as the node's checkpoint log holds it (its seal included)."""
 
     kind: Literal["checkpoint"]
-    v: int
-    seq: int = Field(ge=0)
+    v: int = Field(ge=0, le=_MAX)
+    seq: int = Field(ge=0, le=_MAX)
     ts: str = Field(max_length=40)
     node: str = Field(min_length=1, max_length=255)
-    pid: int = Field(ge=0)
+    pid: int = Field(ge=0, le=_MAX)
     state: Literal["open", "closed"]
     every: float = Field(gt=0)
     head: CheckpointHead
@@ -78,7 +79,7 @@ def checkpoints() -> Response:
         raise ApiProblem(415, "Unsupported Media Type", "send the checkpoints as application/json")
     raw: Any = read_json(request.get_data(cache=False))
     try:
-        CheckpointsIn.model_validate(raw)
+        CheckpointsIn.model_validate(raw)  # also refuses lone surrogates, which no record can hold
     except ValidationError as error:
         raise from_validation(error) from None
     settings = runtime().settings
