@@ -20,10 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from service.audit.chain import GENESIS, Chain
 from service.audit.files import DIR_MODE, FILE_MODE, read_tail
+from service.audit.reader import file_records
 from service.audit.records import SCHEMA, iso
 
 CHECKPOINTS = "checkpoints"  # own writers' checkpoints; also the default directory's name
@@ -178,16 +177,9 @@ def read_checkpoints(directory: Path, prefix: str = CHECKPOINTS, since: str = ""
     for path in log_names(directory, prefix):
         if path.name[len(prefix) + 1 : len(prefix) + 9] < since:
             continue
-        with path.open("rb") as f:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    record = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and (found := parse_checkpoint(record, path)) is not None:
-                    yield found
+        for record in file_records(path):
+            if (found := parse_checkpoint(record, path)) is not None:
+                yield found
 
 
 def latest_by_file(checkpoints: Iterator[Checkpoint]) -> dict[str, Checkpoint]:

@@ -24,6 +24,7 @@ from service.audit.checkpoint import (
     read_checkpoints,
 )
 from service.audit.files import log_files, parse_name
+from service.audit.reader import file_records
 
 # What can be wrong, as `verify` names it.
 KINDS = (
@@ -268,16 +269,11 @@ def _witnessed(directory: Path, chain: Chain) -> list[Checkpoint]:
     """The checkpoints a witness kept whose own seal holds (with the key, when they were keyed)."""
     found = []
     for path in log_names(directory, WITNESSED):
-        with path.open("rb") as f:
-            for line in f:
-                try:
-                    record = orjson.loads(line) if line.endswith(b"\n") else None
-                except orjson.JSONDecodeError:
-                    continue
-                inner = record.get("checkpoint") if isinstance(record, dict) else None
-                if isinstance(inner, dict) and inner.get("key") in chain.fingerprints and chain.check(inner):
-                    if (checkpoint := parse_checkpoint(inner, path)) is not None:
-                        found.append(checkpoint)
+        for record in file_records(path):
+            inner = record.get("checkpoint")
+            if isinstance(inner, dict) and inner.get("key") in chain.fingerprints and chain.check(inner):
+                if (checkpoint := parse_checkpoint(inner, path)) is not None:
+                    found.append(checkpoint)
     return found
 
 
@@ -455,7 +451,11 @@ def _alive(check: FileCheck, checkpoint: Checkpoint | None, now: datetime) -> bo
         opened = _opened(check)
         if opened is None or check.last is None:
             return False
-        at, every, state_open = _instant(str(check.last.get("ts"))), float(opened["checkpoint_s"]), True
+        try:
+            every = float(opened["checkpoint_s"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        at, state_open = _instant(str(check.last.get("ts"))), True
     return state_open and at is not None and now - at <= timedelta(seconds=ALIVE * every)
 
 
