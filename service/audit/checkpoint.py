@@ -118,7 +118,7 @@ class CheckpointLog:
             if files:
                 latest = files[-1]
                 tail = read_tail(latest)
-                if tail.torn and latest == target:
+                if tail.torn:
                     # A crash (power cut, full disk) while appending: the torn bytes are described in
                     # the next record and taken back, so the chain goes on from its last whole record.
                     torn = {
