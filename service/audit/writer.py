@@ -191,7 +191,7 @@ class AuditWriter:
         elif not matches:
             fields["reason"] = "does not hold the record its last checkpoint names"
         else:
-            fields["reason"] = "records after its closing checkpoint"
+            fields["reason"] = "records or bytes after its closing checkpoint"
         return fields
 
     def _adopt(self, orphan: Path) -> None:
