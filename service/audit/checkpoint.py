@@ -117,7 +117,7 @@ class CheckpointLog:
             target = self.directory / f"{self.prefix}-{now:%Y%m%d}.jsonl"
             if files:
                 latest = files[-1]
-                tail = read_tail(latest)
+                tail = read_tail(latest, window=1 << 16)  # a checkpoint is ~500 bytes
                 if tail.torn:
                     # A crash (power cut, full disk) while appending: the torn bytes are described in
                     # the next record and taken back, so the chain goes on from its last whole record.
