@@ -21,7 +21,7 @@ from service.audit.reader import files_between, find_decision, records
 from service.audit.records import iso
 from service.audit.replay import Engines
 from service.audit.replay import replay as replay_one
-from service.audit.verify import FileCheck
+from service.audit.scan import FileCheck
 from service.audit.verify import verify as verify_dirs
 from service.cli import common
 
