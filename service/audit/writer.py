@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import threading
@@ -13,27 +12,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from service.audit.adoption import adoption
 from service.audit.chain import GENESIS, Chain
 from service.audit.checkpoint import (
     CHECKPOINTS,
-    Checkpoint,
     CheckpointLog,
     Head,
-    latest_by_file,
-    read_checkpoints,
 )
 from service.audit.files import (
     DIR_MODE,
     FILE_MODE,
     directory_lock,
     file_name,
-    first_record,
-    head_records,
-    is_held,
-    log_files,
-    parse_name,
-    read_tail,
-    record_ending_at,
     safe_node,
 )
 from service.audit.records import SCHEMA, Fields, iso
@@ -113,116 +103,18 @@ class AuditWriter:
         last checkpoint; a file that does not (cut, or changed) is refused, and the refusal recorded."""
         self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         with directory_lock(self.directory):
-            orphan = self._orphan(prefer)
-            if orphan is not None:
-                self._adopt(orphan)
+            found = adoption(self.directory, self.node, self.pid, self.checkpoints.directory, prefer)
+            self._pending += found.events
+            if found.orphan is not None:
+                self._follows = found.orphan.name
+            if found.seq is not None and found.prev is not None:
+                self._seq, self._prev = found.seq, found.prev
             self._close_fd(self._new_file(self.clock()))
         if self._checkpointer is None:
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_every, name="herald-audit-checkpoint", daemon=True
             )
             self._checkpointer.start()
-
-    def _orphan(self, prefer: Path | None) -> Path | None:
-        """The oldest file of this node that nobody continues, that did not end and whose writer is
-        gone, and that matches its checkpoint; files that do not match are refused on the way."""
-        mine = [
-            p
-            for p in log_files([self.directory])
-            if (parts := parse_name(p.name)) and parts.node == self.node
-        ]
-        handled: set[str] = set()
-        for p in mine:
-            for r in head_records(p, _HEAD_EVENTS):
-                handled.update(str(r[k]) for k in ("follows", "refused") if k in r)
-        if prefer is not None and prefer in mine:
-            mine.remove(prefer)
-            mine.insert(0, prefer)
-        candidates = []
-        for path in mine:
-            if path.name in handled or is_held(path):
-                continue
-            tail = read_tail(path)
-            if tail.last is None or tail.last.get("kind") != "stopped" or tail.torn:
-                candidates.append(path)
-        checkpoints = self._checkpoints_of(candidates)
-        for path in candidates:
-            refusal = self._refusal(path, checkpoints.get(path.name))
-            if refusal is None:
-                return path
-            if refusal:
-                self._pending.append(("adoption_refused", refusal))
-        return None
-
-    def _checkpoints_of(self, paths: list[Path]) -> dict[str, Checkpoint]:
-        """The last checkpoints of `paths`, read from checkpoint files no older than the oldest of
-        them (a file holds one UTC day, so its checkpoints are in that day's file or later)."""
-        if not paths:
-            return {}
-        days = [f"{parts.opened:%Y%m%d}" for p in paths if (parts := parse_name(p.name))]
-        since = min(days) if days else ""
-        wanted = {p.name for p in paths}
-        found = read_checkpoints(self.checkpoints.directory, since=since)
-        return {k: v for k, v in latest_by_file(found).items() if k in wanted}
-
-    def _refusal(self, path: Path, checkpoint: Checkpoint | None) -> Fields | None:
-        """None when `path` may be adopted; {} when it needs no adoption (closed, complete); else
-        the `adoption_refused` event saying why."""
-        tail = read_tail(path)
-        last_seq = int(tail.last["seq"]) if tail.last is not None else None
-        fields: Fields = {"refused": path.name, "last_seq": last_seq, "pid": self.pid}
-        if checkpoint is None:
-            first = first_record(path)
-            if first is None or "opened" not in first:
-                return None  # written before checkpoints existed: adopted as it always was
-            return fields | {"checkpoint": None, "missing": None, "reason": "no checkpoint names this file"}
-        head = checkpoint.head
-        fields["checkpoint"] = {**head.as_json(), "ts": checkpoint.ts, "state": checkpoint.state}
-        fields["missing"] = None
-        at_head = record_ending_at(path, head.size)
-        matches = at_head is not None and at_head.get("seq") == head.seq and at_head.get("hash") == head.hash
-        if matches and not checkpoint.open and not tail.torn and last_seq == head.seq:
-            return {}  # its writer closed it, complete, without a stopped event
-        if matches and checkpoint.open:
-            return None
-        if last_seq is None or last_seq < head.seq:
-            fields["missing"] = [0 if last_seq is None else last_seq + 1, head.seq]
-            fields["reason"] = "shorter than its last checkpoint"
-        elif not matches:
-            fields["reason"] = "does not hold the record its last checkpoint names"
-        else:
-            fields["reason"] = "records or bytes after its closing checkpoint"
-        return fields
-
-    def _adopt(self, orphan: Path) -> None:
-        tail = read_tail(orphan)
-        if tail.last is not None:
-            self._seq = int(tail.last["seq"]) + 1
-            self._prev = str(tail.last["hash"])
-        self._follows = orphan.name
-        torn = (
-            {
-                "offset": tail.torn_offset,
-                "bytes": len(tail.torn),
-                "sha256": hashlib.sha256(tail.torn).hexdigest(),
-            }
-            if tail.torn
-            else None
-        )
-        reason = "torn last line (crash mid-write)" if torn else "ended without a stopped event (crash)"
-        self._pending.append(
-            (
-                "recovered",
-                {
-                    "file": orphan.name,
-                    "last_seq": tail.last.get("seq") if tail.last else None,
-                    "last_hash": tail.last.get("hash") if tail.last else None,
-                    "torn": torn,
-                    "reason": reason,
-                    "pid": self.pid,
-                },
-            )
-        )
 
     def _new_file(self, now: datetime) -> int:
         """Opens the next file (under the directory lock), locks it for as long as it is ours, writes
@@ -403,9 +295,6 @@ class AuditWriter:
                 with contextlib.suppress(OSError):  # closed meanwhile: closing synced it
                     os.fdatasync(fd)  # the checkpoint never names records the disk may not have
             self._checkpoint("open", head, self.clock(), generation)
-
-
-_HEAD_EVENTS = frozenset({"adoption_refused", "recovered"})
 
 
 def _write_all(fd: int, data: bytes) -> None:
