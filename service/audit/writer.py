@@ -1,4 +1,4 @@
-"""Appends chained records to this process's own audit file: flushed per record, rotated, recovered."""
+"""Appends chained records to this process's own audit file: flushed, rotated, checkpointed, recovered."""
 
 from __future__ import annotations
 
@@ -14,18 +14,8 @@ from typing import Any
 
 from service.audit.adoption import adoption
 from service.audit.chain import GENESIS, Chain
-from service.audit.checkpoint import (
-    CHECKPOINTS,
-    CheckpointLog,
-    Head,
-)
-from service.audit.files import (
-    DIR_MODE,
-    FILE_MODE,
-    directory_lock,
-    file_name,
-    safe_node,
-)
+from service.audit.checkpoint import CHECKPOINTS, CheckpointLog, Head
+from service.audit.files import DIR_MODE, FILE_MODE, directory_lock, file_name, safe_node
 from service.audit.records import SCHEMA, Fields, iso
 from service.audit.witness import Witness
 
