@@ -158,7 +158,10 @@ def test_a_copy_of_a_live_log_is_intact_and_open(tmp_path: Path) -> None:
         assert result.exit_code == 0 and "intact (open: being written: 1 files)" in result.output
         later = verify([copy], now=_newest_checkpoint(copy) + timedelta(hours=1))
         assert not later.ok  # an hour on, with no fresh checkpoint, the writer is gone
-        assert verify([copy], now=_newest_checkpoint(copy) + timedelta(seconds=1)).ok  # --as-of
+        assert verify([copy], now=_newest_checkpoint(copy) + timedelta(seconds=1)).ok
+        as_of = (_newest_checkpoint(copy) + timedelta(hours=1)).isoformat()
+        stale = CliRunner().invoke(main, ["audit", "verify", str(copy), "--as-of", as_of])
+        assert stale.exit_code == 1 and "its last checkpoint" in stale.output and "is stale" in stale.output
     finally:
         live.close()
 
