@@ -10,14 +10,14 @@ from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
-from service.audit.log import Events, NoAudit, open_audit
+from service.audit.log import AuditLog, Events, NoAudit, open_audit
 from service.config import Settings
 from service.engine import Engine
 from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
+from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
 from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
@@ -66,6 +66,8 @@ def create_app(
     for warning in geo_warnings(rt):
         log.warning(warning)
     rt.audit = events
+    if isinstance(events, AuditLog) and events.writer.witness is not None:
+        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt)
@@ -85,6 +87,7 @@ def create_app(
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
+        app.register_blueprint(witness.bp)
         app.register_blueprint(dashboard_bp)
     if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)
