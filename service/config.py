@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.loader import MAX_TOTAL_BYTES
 from service.network import IPNetwork, parse_networks
 
 
@@ -28,6 +29,7 @@ def _split(value: Any) -> Any:
 
 _ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?$")
 _DEFAULT_PORT = {"http": "80", "https": "443"}
+MIN_KEY_BYTES = 32  # HERALD_AUDIT_KEY: 256 bits, the HMAC-SHA256 block's worth of guessing
 
 
 def _origin(text: str) -> str:
@@ -45,6 +47,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HERALD_", frozen=True, extra="forbid")
 
     rules_dir: Path = Field(Path("rules"), description="Directory of YAML rule files.")
+    rules_max_bytes: int = Field(
+        MAX_TOTAL_BYTES,
+        ge=1024,
+        description="Most bytes of all rule files together (each file: at most 5 MiB); more is a "
+        "rejection, as a broken file is.",
+    )
     geoip_db: Annotated[Path | None, BeforeValidator(_empty_is_none)] = Field(
         None,
         description="GeoIP2/GeoLite2 City (or GeoIP2 Enterprise) .mmdb file, kept current by geoipupdate. "
@@ -82,7 +90,30 @@ class Settings(BaseSettings):
         description="Size at which an audit file is rotated; files also rotate daily (UTC).",
     )
     audit_key: SecretStr | None = Field(
-        None, description="Secret for HMAC-SHA256 audit chains: without it nobody can rewrite the log unseen."
+        None,
+        description="Secret for HMAC-SHA256 audit chains and checkpoints, at least 32 bytes: without it "
+        "nobody can rewrite the log unseen.",
+    )
+    audit_checkpoint_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds between checkpoints: each audit writer logs its chain head (file, seq, hash) "
+        "at least this often, and when it closes a file; verify finds any cut below a checkpoint.",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None,
+        description="Directory of the checkpoint log; best on another disk or mount, writable by Herald "
+        "only. Default: checkpoints/ in HERALD_AUDIT_DIR.",
+    )
+    audit_witness: str | None = Field(
+        None,
+        description="URL to POST every checkpoint to, e.g. another Herald's "
+        "https://witness.example/v1/audit/checkpoints (in the background: never slows a decision).",
+    )
+    audit_witness_key: SecretStr | None = Field(
+        None,
+        description="Key sent to HERALD_AUDIT_WITNESS as a Bearer token (a key with the role audit there).",
     )
     audit_address: Literal["network", "full", "hash", "none"] = Field(
         "network",
@@ -102,8 +133,9 @@ class Settings(BaseSettings):
     reload_interval: float = Field(
         2.0,
         ge=0,
-        description="Seconds between checks of the rules directory for changes (0: never; "
-        "SIGHUP and POST /v1/ruleset/reload still work).",
+        description="Seconds between the master's checks of the rules directory for changes; a "
+        "change is parsed once and the workers restart on it (0: never; SIGHUP and "
+        "POST /v1/ruleset/reload still work).",
     )
     admin_http: bool = Field(
         False,
@@ -178,6 +210,29 @@ class Settings(BaseSettings):
     @property
     def audit_address_key_bytes(self) -> bytes | None:
         return self.audit_address_key.get_secret_value().encode() if self.audit_address_key else None
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        from service.audit.checkpoint import CHECKPOINTS
+
+        return self.audit_checkpoint_dir or self.audit_dir / CHECKPOINTS
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"too short: give at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`); a short "
+                "key can be guessed from the log itself"
+            )
+        return value
+
+    @field_validator("audit_witness")
+    @classmethod
+    def _witness(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value or None
 
     @field_validator("audit_fsync")
     @classmethod

@@ -169,9 +169,25 @@ def _where(location: Location) -> str:
     return f"{'/'.join(parts) or 'unknown'} ({location.source}{': ' + said if said else ''})"
 
 
-def region_path(region_id: str, regions: Mapping[str, Region], location: Location) -> list[str]:
+def region_path(
+    region_id: str,
+    regions: Mapping[str, Region],
+    location: Location,
+    _memo: dict[str, list[str]] | None = None,
+) -> list[str]:
     """How the reader is in the region, e.g. ['europe', 'russia', 'country RU'], or [] if not.
-    Same semantics as `ruleset.expand`: a region's exclusions apply to all it includes."""
+    Same semantics as `ruleset.expand`: a region's exclusions apply to all it includes. Each
+    region is walked once per call (regions sharing included regions would otherwise make the
+    walk exponential); the loader bounds the nesting depth, so the recursion is bounded too."""
+    memo: dict[str, list[str]] = {} if _memo is None else _memo
+    if region_id not in memo:
+        memo[region_id] = _region_path(region_id, regions, location, memo)
+    return memo[region_id]
+
+
+def _region_path(
+    region_id: str, regions: Mapping[str, Region], location: Location, memo: dict[str, list[str]]
+) -> list[str]:
     region = regions[region_id]
     country, subdivision = location.country, location.subdivision
     candidates: list[list[str]] = []
@@ -179,7 +195,7 @@ def region_path(region_id: str, regions: Mapping[str, Region], location: Locatio
         candidates.append([f"subdivision {subdivision}"])
     if country is not None and country in region.countries:
         candidates.append([f"country {country}"])
-    candidates += [path for child in region.include if (path := region_path(child, regions, location))]
+    candidates += [path for child in region.include if (path := region_path(child, regions, location, memo))]
     candidates.sort(key=lambda path: not path[-1].startswith("subdivision"))  # as the engine: most specific
     for path in candidates:
         kind, code = path[-1].split(" ")

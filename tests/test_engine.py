@@ -810,10 +810,10 @@ def test_memoized_engine_agrees_with_fresh_evaluation(
     """The memo key holds everything a decision depends on, and instants are bucketed safely:
     a small memo (so entries are also evicted) answers as an engine without memos, which
     answers as the reference, for every request asked twice and at instants around bounds."""
-    memoized = Engine(ruleset, memo_size=4, text_memo_size=4)
+    memoized = Engine(ruleset, memo_bytes=4096, text_memo_size=4)
     asked = [(art, who, at) for (art, who, _), at in request]
     for art, who, at in asked + asked[::-1]:
-        fresh = Engine(ruleset, memo_size=0).decide(art, who, at)
+        fresh = Engine(ruleset, memo_bytes=0).decide(art, who, at)
         assert memoized.decide(art, who, at) == fresh
         assert observed(fresh) == reference(ruleset, art, who, at)
     hits = memoized.memo_info()["decisions"]["hits"]
@@ -821,12 +821,14 @@ def test_memoized_engine_agrees_with_fresh_evaluation(
 
 
 def test_memos_are_bounded_and_can_be_turned_off() -> None:
-    engine = Engine(MATCHING.ruleset, memo_size=3)
+    engine = Engine(MATCHING.ruleset, memo_bytes=3000)
     for publisher in ("geo", "opts", "lang", "cond", "period", "other"):
         engine.decide(article(publisher), reader("RU"), AT)
         engine.decide(article(publisher), reader("RU"), AT)
-    assert engine.memo_info()["decisions"] == {"hits": 6, "misses": 6, "maxsize": 3, "currsize": 3}
-    assert Engine(MATCHING.ruleset, memo_size=0).memo_info() == {}
+    info = engine.memo_info()["decisions"]
+    assert (info["hits"], info["misses"], info["maxbytes"]) == (6, 6, 3000)
+    assert 0 < info["currsize"] < 6 and 0 < info["bytes"] <= 3000  # type: ignore[operator]
+    assert Engine(MATCHING.ruleset, memo_bytes=0).memo_info() == {}
 
 
 @pytest.mark.parametrize(

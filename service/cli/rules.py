@@ -39,7 +39,7 @@ def check(directory: Path | None, strict: bool, output: str) -> None:
     directory = _directory(directory)
     ruleset_hash = None
     try:
-        ruleset = load_ruleset(directory)
+        ruleset = load_ruleset(directory, max_total_bytes=common.settings().rules_max_bytes)
         problems = lint(ruleset, datetime.now(UTC))
         ruleset_hash = ruleset.hash
     except RulesetInvalid as invalid:

@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Flask, g, has_request_context
 
 from service.audit.archive import Archive
-from service.audit.log import Events, NoAudit, open_audit
+from service.audit.log import AuditLog, Events, NoAudit, open_audit
 from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.engine import Engine
@@ -19,7 +19,7 @@ from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
+from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
 from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
@@ -37,24 +37,30 @@ def create_app(
     log_decision: DecisionLogger | None = None,
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
-    ruleset: Ruleset | None = None,
+    engine: Engine | None = None,
+    previous: Ruleset | None = None,
+    files: str | None = None,
     geoip_state: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
-    A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
-    directory; the reloader then loads the directory at its first check. `geoip_state` is the
-    gunicorn master's GeoIP state file (see `geo_watch`); without it the app watches the files."""
+    An `engine` given (by the gunicorn master: the last good rules, compiled) is served instead of
+    loading the directory; `files` is the fingerprint of the directory its rules were loaded from,
+    so the reloader loads again only when the directory differs (without it, at its first check);
+    `previous` is what was served before it, for the `ruleset_loaded` event's changes.
+    `geoip_state` is the gunicorn master's GeoIP state file (see `geo_watch`); without it the app
+    watches the GeoIP files itself."""
     settings = settings or Settings()
     # The app's clock is the log's too: a record's `ts` and a page view's `at` come from one clock.
     events: Events = NoAudit() if log_decision is not None else open_audit(settings, clock)
     events.started()
-    if ruleset is not None:
-        events.ruleset_loaded(ruleset)
-    # Taken before loading: a change made while the rules load is then seen at the first check.
-    files = fingerprint(settings.rules_dir) if ruleset is None else None
-    engine = Engine(ruleset or _load_rules(settings, events))
+    if engine is not None:
+        events.ruleset_loaded(engine.ruleset, previous=previous)
+    else:
+        # Taken before loading: a change made while the rules load is then seen at the first check.
+        files = fingerprint(settings.rules_dir)
+        engine = Engine(_load_rules(settings, events))
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -68,9 +74,11 @@ def create_app(
     rt.usage = UsageMeter(settings.audit_dir, wall=clock)
     rt.usage.measure()  # the first measure: the growth rate is measured from it
     rt.keys = KeyStore(settings.keys_file) if settings.keys_file else None
+    if isinstance(events, AuditLog) and events.writer.witness is not None:
+        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
-    rt.reloader = Reloader(rt, settings.reload_interval)
+    rt.reloader = Reloader(rt)
     rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)
@@ -85,6 +93,7 @@ def create_app(
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
+        app.register_blueprint(witness.bp)
         app.register_blueprint(dashboard_bp)
     if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)
@@ -93,7 +102,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")

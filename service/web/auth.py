@@ -16,7 +16,13 @@ log = logging.getLogger("herald.auth")
 
 # Blueprint name -> role. Endpoints of other blueprints (health, status, OpenAPI, widget) are open.
 # /metrics tells what readers see where and when: a scraper's key (metrics) or an auditor's (audit).
-ROLE_OF_BLUEPRINT = {"audit": "audit", "pages_audit": "audit", "admin": "admin", "metrics": "metrics"}
+ROLE_OF_BLUEPRINT = {
+    "audit": "audit",
+    "witness": "audit",
+    "pages_audit": "audit",
+    "admin": "admin",
+    "metrics": "metrics",
+}
 ALSO_ALLOWED = {"metrics": frozenset({"audit"})}  # role -> other roles that may do the same
 OPERATOR_ROLES = frozenset({"admin", "audit", "metrics"})  # see paths on this server (/readyz)
 DECISION_BLUEPRINTS = {"decisions", "explain"}

@@ -7,6 +7,7 @@ lazily, so that `herald serve` can set that directory before the library first r
 from __future__ import annotations
 
 import functools
+import glob
 import logging
 import os
 from collections.abc import Callable
@@ -90,6 +91,12 @@ class Metrics:
         self.audit = Counter(
             "herald_audit_records_total", "Audit records written or lost.", ["outcome"], registry=r
         )
+        self.witness = Counter(
+            "herald_audit_witness_total",
+            "Checkpoints for the witness (HERALD_AUDIT_WITNESS): sent, failed or dropped (queue full).",
+            ["outcome"],
+            registry=r,
+        )
         self.what_ifs = Counter(
             "herald_what_if_decisions_total",
             "What-if decisions (asked with `at`): logged, but not page views, so not in the counts above.",
@@ -151,6 +158,10 @@ class Metrics:
         )
         self._hash: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # Counters alerts watch start at 0 in every worker: an absent series cannot be alerted on,
+        # and the worker's metrics file is then made at start, not first when the disk is full.
+        for outcome in ("written", "lost"):
+            self.child(self.audit, outcome)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: `labels()` checks and locks on every call."""
@@ -206,6 +217,10 @@ class Metrics:
         self.child(self.audit, outcome).inc()
 
     @never_fails
+    def audit_witness(self, outcome: str, n: int) -> None:
+        self.child(self.witness, outcome).inc(n)
+
+    @never_fails
     def request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         # The method is the client's to choose: bound the label, or /metrics grows without limit.
         method = method if method in _METHODS else "other"
@@ -225,13 +240,26 @@ class Metrics:
 
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client import multiprocess as mp
 
         if multiprocess():
             registry = CollectorRegistry()
-            mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(_ReadableFiles(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
             return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))
+
+
+class _ReadableFiles:
+    """prometheus-client's multiprocess collection, skipping empty files: a worker that first counts
+    while the disk is full leaves one (it cannot size it), and /metrics must not fail for it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Any:
+        from prometheus_client import multiprocess as mp
+
+        files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if os.path.getsize(f) > 0]
+        return mp.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
 
 
 @bp.get("/metrics")
