@@ -17,11 +17,12 @@ from service.audit.files import log_files
 from service.audit.reader import records
 from service.cli import main
 from service.config import Settings
+from service.model import MAX_TAGS
 from service.web import create_app
 from service.web.runtime import runtime
 from tests.conftest import RULES
 
-NAMED = "z" * 150  # a long tag that a rule names: it decides, so the record keeps it whole
+NAMED = "z" * 90  # a long tag that a rule names: it decides, so the record keeps it whole
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def huge_article(n: int = 0) -> dict[str, Any]:
         "publisher": "rferl",
         "id": f"{n:03d}-" + "i" * 496,
         "url": "https://www.rferl.org/a/" + "u" * 1970,
-        "tags": [f"{n:03d}-tag-{i:03d}-" + "t" * 178 for i in range(99)] + [NAMED],
+        "tags": [f"{n:03d}-tag-{i:03d}-" + "t" * 88 for i in range(MAX_TAGS - 1)] + [NAMED],
     }
 
 
@@ -61,7 +62,7 @@ def test_a_huge_request_writes_a_bounded_record_that_replays_the_same(app: Flask
     directory = runtime(app).settings.audit_dir
     (record,) = decisions(directory)
     line = next(line for line in log_files([directory])[0].read_bytes().splitlines() if b'"decision"' in line)
-    assert len(line) < 4096 < len(orjson.dumps(body)) // 5
+    assert len(line) < 4096 and len(line) < len(orjson.dumps(body)) / 2
     kept = record["article"]
     assert kept["id"] == article["id"][:ID_MAX] + MARK and kept["url"] == article["url"][:URL_MAX] + MARK
     assert NAMED in kept["tags"] and len(kept["tags"]) == TAGS_MAX + 1
@@ -69,7 +70,7 @@ def test_a_huge_request_writes_a_bounded_record_that_replays_the_same(app: Flask
     assert record["cut"] == {
         "article.id": {"chars": 500 - ID_MAX},
         "article.url": {"chars": len(article["url"]) - URL_MAX},
-        "article.tags": {"items": 99 - TAGS_MAX, "chars": TAGS_MAX * (190 - TAG_MAX)},
+        "article.tags": {"items": MAX_TAGS - 1 - TAGS_MAX, "chars": TAGS_MAX * (100 - TAG_MAX)},
     }
     result = CliRunner().invoke(main, ["audit", "replay", answer["decision_id"], "-d", str(directory)])
     assert (result.exit_code, result.output.split()) == (0, [answer["decision_id"], "same"])
@@ -77,13 +78,13 @@ def test_a_huge_request_writes_a_bounded_record_that_replays_the_same(app: Flask
 
 def test_a_large_batch_writes_a_fraction_of_its_size(app: Flask) -> None:
     client = app.test_client()
-    body = orjson.dumps({"articles": [huge_article(n) for n in range(40)], "reader": {"country": "RU"}})
+    body = orjson.dumps({"articles": [huge_article(n) for n in range(100)], "reader": {"country": "RU"}})
     directory = runtime(app).settings.audit_dir
     before = sum(p.stat().st_size for p in log_files([directory]))
     response = client.post("/v1/decisions/batch", data=body, content_type="application/json")
-    assert response.status_code == 200 and len(body) > 800_000
+    assert response.status_code == 200 and len(body) > 700_000
     written = sum(p.stat().st_size for p in log_files([directory])) - before
-    assert written < len(body) / 6, (written, len(body))  # before: about the size of the request
+    assert written < len(body) / 2.5, (written, len(body))  # before: about the size of the request
 
 
 def test_an_ordinary_request_is_recorded_whole(app: Flask) -> None:

@@ -222,7 +222,7 @@ def test_a_rule_file_that_crashed_the_loader_is_a_rejection(
     client = app.test_client()
     old = crimea(client)["ruleset"]
     where = crashing(rules, kind)
-    response = client.post("/v1/ruleset/reload")
+    response = client.post("/v1/ruleset/reload", json={})
     assert response.status_code == 422, response.get_json()
     (error,) = response.get_json()["errors"]
     assert where in error["location"] + ":"
@@ -243,7 +243,7 @@ def test_a_failure_in_the_reloader_itself_is_a_rejection_not_a_500(
 
     monkeypatch.setattr(reload, "fingerprint", broken)
     app, recorded = reloading
-    response = app.test_client().post("/v1/ruleset/reload")
+    response = app.test_client().post("/v1/ruleset/reload", json={})
     assert response.status_code == 422
     assert "out of memory" in response.get_json()["errors"][0]["message"]
 
