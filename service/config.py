@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         False,
         description="1: decision endpoints need a key with the role decide (default: open, for browsers).",
     )
+    audit_min_free_mb: int = Field(
+        1024,
+        ge=0,
+        description="Free space (MiB) on the audit log's disk under which /readyz says degraded, "
+        "with how long the space lasts at the current rate: an alert before the disk is full (0: never).",
+    )
     audit_failure: Literal["open", "closed"] = Field(
         "open",
         description="When an audit record cannot be written: open (answer anyway, count the lost record, "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-Role = Literal["decide", "audit", "admin"]
+Role = Literal["decide", "audit", "admin", "metrics"]  # metrics: /metrics only (a Prometheus scraper)
 ROLES: tuple[Role, ...] = get_args(Role)
 PREFIX = "hk_"
 

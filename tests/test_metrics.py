@@ -60,9 +60,9 @@ def test_counts_reloads(make_app: Callable[..., Flask], settings: Settings, tmp_
     app = make_app(settings.model_copy(update={"rules_dir": rules, "admin_http": True}))
     client = app.test_client()
     edit(rules, RUSSIA_ONLY)
-    client.post("/v1/ruleset/reload")
+    client.post("/v1/ruleset/reload", json={})
     edit(rules, (RUSSIA_ONLY[1], TYPO[1]))
-    client.post("/v1/ruleset/reload")
+    client.post("/v1/ruleset/reload", json={})
     text = client.get("/metrics").get_data(as_text=True)
     assert value(text, 'herald_ruleset_reloads_total{outcome="loaded"}') == 1
     assert value(text, 'herald_ruleset_reloads_total{outcome="rejected"}') == 1

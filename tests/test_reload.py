@@ -118,19 +118,19 @@ def test_a_broken_change_is_rejected_and_the_old_rules_serve(
 def test_reload_endpoint(reloading: tuple[Flask, Recorded], rules: Path) -> None:
     app, _ = reloading
     client = app.test_client()
-    assert client.post("/v1/ruleset/reload").get_json()["status"] == "unchanged"
+    assert client.post("/v1/ruleset/reload", json={}).get_json()["status"] == "unchanged"
     edit(rules, TYPO)
-    response = client.post("/v1/ruleset/reload")
+    response = client.post("/v1/ruleset/reload", json={})
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     (error,) = response.get_json()["errors"]
     assert error["location"].endswith("rferl.yaml:11:17") and error["type"] == "unknown-region"
     edit(rules, (TYPO[1], RUSSIA_ONLY[1]))
-    body = client.post("/v1/ruleset/reload").get_json()
+    body = client.post("/v1/ruleset/reload", json={}).get_json()
     assert body["status"] == "loaded" and crimea(client)["ruleset"] == body["ruleset"]
 
 
 def test_reload_endpoint_is_off_by_default(client: FlaskClient) -> None:
-    assert client.post("/v1/ruleset/reload").status_code == 404
+    assert client.post("/v1/ruleset/reload", json={}).status_code == 404
 
 
 # ---- in a real `herald serve` with two workers -----------------------------------------------
@@ -222,7 +222,7 @@ def test_a_rule_file_that_crashed_the_loader_is_a_rejection(
     client = app.test_client()
     old = crimea(client)["ruleset"]
     where = crashing(rules, kind)
-    response = client.post("/v1/ruleset/reload")
+    response = client.post("/v1/ruleset/reload", json={})
     assert response.status_code == 422, response.get_json()
     (error,) = response.get_json()["errors"]
     assert where in error["location"] + ":"
@@ -243,7 +243,7 @@ def test_a_failure_in_the_reloader_itself_is_a_rejection_not_a_500(
 
     monkeypatch.setattr(reload, "fingerprint", broken)
     app, recorded = reloading
-    response = app.test_client().post("/v1/ruleset/reload")
+    response = app.test_client().post("/v1/ruleset/reload", json={})
     assert response.status_code == 422
     assert "out of memory" in response.get_json()["errors"][0]["message"]
 

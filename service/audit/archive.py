@@ -20,6 +20,19 @@ class ArchiveError(Exception):
     """An archived ruleset that is missing or does not match its hash."""
 
 
+LOADS = "loads.jsonl"  # in the archive: one line per load, `{"ts", "ruleset", "node", "pid"}`
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """A ruleset loaded by a writer at `ts` (the time of its `ruleset_loaded` event)."""
+
+    ts: str
+    ruleset: str
+    node: str
+    pid: int | None
+
+
 def _hex(ruleset_hash: str) -> str:
     return ruleset_hash.removeprefix("sha256:")
 
@@ -67,6 +80,36 @@ class Archive:
 
     def load(self, ruleset_hash: str) -> Ruleset:
         return Ruleset.from_canonical(self.canonical(ruleset_hash))
+
+    def note_loaded(self, load: Load) -> None:
+        """Appends `load` to the archive's index of loads, so that the ruleset in force at an instant
+        is found without reading the log. The `ruleset_loaded` events in the chain stay the record;
+        this index is how the service looks them up for what-if decisions."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        line = orjson.dumps(
+            {"ts": load.ts, "ruleset": load.ruleset, "node": load.node, "pid": load.pid},
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE,
+        )
+        fd = os.open(self.directory / LOADS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line)  # one short write to an O_APPEND file: lines of several workers never mix
+        finally:
+            os.close(fd)
+
+    def loads(self) -> list[Load]:
+        """Every load in the index, oldest first; unreadable lines are skipped."""
+        try:
+            data = (self.directory / LOADS).read_bytes()
+        except OSError:
+            return []
+        found = []
+        for line in data.splitlines():
+            try:
+                value = orjson.loads(line)
+                found.append(Load(str(value["ts"]), str(value["ruleset"]), str(value["node"]), value["pid"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+        return sorted(found, key=lambda load: load.ts)
 
     def latest(self, exclude: str) -> str | None:
         """The hash of the ruleset loaded most recently before, other than `exclude`."""

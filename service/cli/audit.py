@@ -17,8 +17,7 @@ from service.audit import history
 from service.audit import query as q
 from service.audit import summary as s
 from service.audit.checkpoint import CHECKPOINTS
-from service.audit.reader import files_between, find_decision, records
-from service.audit.records import iso
+from service.audit.reader import find_decision, records
 from service.audit.replay import Engines
 from service.audit.replay import replay as replay_one
 from service.audit.scan import FileCheck
@@ -45,21 +44,52 @@ def _directories(given: tuple[Path, ...]) -> list[Path]:
 
 
 def _instant(_: Any, __: Any, value: str | None) -> str | None:
-    """A date (YYYY-MM-DD) or an ISO instant, as text that compares with the records' `ts`."""
+    """A date (YYYY-MM-DD) or an ISO instant, as text that compares with the records' `ts` and `at`."""
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return q.bound(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
-    if len(value) == 10:
-        return value
-    return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _until(ctx: Any, param: Any, value: str | None) -> str | None:
+    """`--to`, included: the exclusive end just after it (the next day of a date)."""
+    to = _instant(ctx, param, value)
+    return q.end_after(to) if to is not None else None
 
 
 def _range(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--to", "end", callback=_instant, help="Until this date or instant, excluded.")(f)
-    return click.option("--from", "start", callback=_instant, help="From this date or instant (UTC).")(f)
+    f = click.option(
+        "--to", "end", callback=_until, help="Until this date (the whole day) or instant, included."
+    )(f)
+    return click.option(
+        "--from", "start", callback=_instant, help="From this date or instant (UTC), included."
+    )(f)
+
+
+def _selection(what_if: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--by` and `--what-if`, with `what_if` as the default of the latter."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "--what-if",
+            "what_if",
+            type=click.Choice(["exclude", "include", "only"]),
+            default=what_if,
+            show_default=True,
+            help="What-if decisions (asked with `at`, not page views): leave out, include, or only them.",
+        )(f)
+        return click.option(
+            "--by",
+            type=click.Choice(["logged", "decided"]),
+            default="logged",
+            show_default=True,
+            help="Which time --from/--to (and days) are about: when a record was written (ts), or the "
+            "instant it was decided for (at).",
+        )(f)
+
+    return decorate
 
 
 @contextmanager
@@ -187,6 +217,7 @@ def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
 @audit.command("query")
 @DIRS
 @_filters
+@_selection(what_if="include")
 @click.option("--kind", default="decision", show_default=True, help="Record kind, or 'all' (events too).")
 @click.option("--format", "form", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 def query_command(directories: tuple[Path, ...], kind: str, form: str, **where: Any) -> None:
@@ -197,25 +228,34 @@ def query_command(directories: tuple[Path, ...], kind: str, form: str, **where: 
         click.echo(line)
 
 
-_WIDTHS = (27, 36, 7, 11, 8, 12, 14, 30)
+_WIDTHS = (27, 36, 7, 7, 11, 8, 12, 14, 30)
 
 
 @audit.command("summary")
 @DIRS
-@click.option("--from", "start", callback=_instant, help="From this date (UTC), included.")
-@click.option("--to", "end", callback=_instant, help="Until this date, excluded.")
+@_range
+@_selection(what_if="exclude")
 @click.option("--by-subdivision", is_flag=True, help="One row per subdivision too.")
 @click.option(
     "--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 def summary_command(
-    directories: tuple[Path, ...], start: str | None, end: str | None, by_subdivision: bool, form: str
+    directories: tuple[Path, ...],
+    start: str | None,
+    end: str | None,
+    by: q.By,
+    what_if: q.WhatIf,
+    by_subdivision: bool,
+    form: str,
 ) -> None:
     """Decisions and each notice shown, by day x country (x subdivision)."""
     dirs = _directories(directories)
-    total = sum(p.stat().st_size for p in files_between(dirs, start, end))
+    where = q.Filter(start, end, by=by, what_if=what_if)
+    total = sum(p.stat().st_size for p in q.candidate_files(dirs, where))
     with _progress(total, "reading") as update:
-        rows = s.summarize(dirs, start, end, by_subdivision=by_subdivision, progress=update)
+        rows = s.summarize(
+            dirs, start, end, by_subdivision=by_subdivision, by=by, what_if=what_if, progress=update
+        )
     if form == "json":
         click.echo(orjson.dumps(s.as_json(rows, by_subdivision), option=orjson.OPT_INDENT_2).decode())
         return
@@ -240,13 +280,21 @@ def _summary_row(key: s.Key, row: s.Row, notices: list[str]) -> dict[str, Any]:
 @audit.command("export")
 @DIRS
 @_range
+@_selection(what_if="exclude")
 @click.option("--format", "form", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.File("w"), default="-", help="File to write [default: stdout].")
 def export_command(
-    directories: tuple[Path, ...], start: str | None, end: str | None, form: str, output: Any
+    directories: tuple[Path, ...],
+    start: str | None,
+    end: str | None,
+    by: q.By,
+    what_if: q.WhatIf,
+    form: str,
+    output: Any,
 ) -> None:
     """Decisions of a time range as CSV (one flat row each) or JSON Lines, for other tools."""
-    found = q.query(_directories(directories), q.Filter(start=start, end=end))
+    where = q.Filter(start=start, end=end, by=by, what_if=what_if)
+    found = q.query(_directories(directories), where)
     lines = q.csv_lines(map(q.flat, found), q.COLUMNS) if form == "csv" else q.jsonl(found)
     for line in lines:
         output.write(line + "\n")

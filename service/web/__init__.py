@@ -10,7 +10,9 @@ from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
+from service.audit.archive import Archive
 from service.audit.log import AuditLog, Events, NoAudit, open_audit
+from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.engine import Engine
 from service.keys import KeyStore
@@ -24,6 +26,7 @@ from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
+from service.web.whatif import PastRules
 
 log = logging.getLogger("herald")
 
@@ -49,7 +52,8 @@ def create_app(
     `geoip_state` is the gunicorn master's GeoIP state file (see `geo_watch`); without it the app
     watches the GeoIP files itself."""
     settings = settings or Settings()
-    events: Events = NoAudit() if log_decision is not None else open_audit(settings)
+    # The app's clock is the log's too: a record's `ts` and a page view's `at` come from one clock.
+    events: Events = NoAudit() if log_decision is not None else open_audit(settings, clock)
     events.started()
     if engine is not None:
         events.ruleset_loaded(engine.ruleset, previous=previous)
@@ -68,6 +72,10 @@ def create_app(
     rt.audit = events
     if isinstance(events, AuditLog) and events.writer.witness is not None:
         events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
+    rt.past = PastRules(Archive(settings.audit_dir))
+    rt.usage = UsageMeter(settings.audit_dir, wall=clock)
+    rt.usage.measure()  # the first measure: the growth rate is measured from it
+    rt.keys = KeyStore(settings.keys_file) if settings.keys_file else None
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt)
@@ -76,9 +84,7 @@ def create_app(
     problems.install(app)
     hooks.install(app, settings, rt.metrics)
     app.register_blueprint(metrics.bp)
-    auth.install(
-        app, KeyStore(settings.keys_file) if settings.keys_file else None, settings.decisions_need_key
-    )
+    auth.install(app, rt.keys, settings.decisions_need_key)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)
@@ -109,7 +115,7 @@ def _observed(rt: Runtime, log_decision: DecisionLogger) -> DecisionLogger:
     """Count the decision and name it in the access log, then record it."""
 
     def observed(answered: Answered) -> None:
-        rt.metrics.decision(answered.decision)
+        rt.metrics.decision(answered.decision, what_if=answered.what_if)
         if has_request_context() and "herald_decisions" in g:
             g.herald_decisions.append(answered.decision_id)
         log_decision(answered)
@@ -135,7 +141,14 @@ def _to_audit(rt: Runtime) -> DecisionLogger:
             if rt.audit_lost and rt.audit_lost_since is not None:
                 rt.audit.records_lost(rt.audit_lost, rt.audit_lost_since)
                 rt.audit_lost, rt.audit_lost_since = 0, None
-            rt.audit.decision(answered.decision_id, answered.article, answered.decision, answered.address)
+            rt.audit.decision(
+                answered.decision_id,
+                answered.article,
+                answered.decision,
+                answered.address,
+                what_if=answered.what_if,
+                named_tags=answered.named_tags,
+            )
         except (OSError, RuntimeError) as error:
             rt.metrics.audit_record("lost")
             if rt.settings.audit_failure == "closed":

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, render_template, request
 
 from service.audit.explain import explain_decision
+from service.audit.query import By, WhatIf, end_after
 from service.audit.reader import find_decision
 from service.audit.replay import Engines
 from service.audit.summary import notice_ids, summarize
@@ -40,8 +41,21 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     if (last - first).days >= MAX_DAYS:
         errors.append(f"at most {MAX_DAYS} days at once: showing {MAX_DAYS} days up to {last}")
         first = last - timedelta(days=MAX_DAYS - 1)
+    what_if = _choice("what_if", ("exclude", "include", "only"), errors)
+    by = _choice("by", ("logged", "decided"), errors)
+    unknown = sorted(set(request.args) - {"first", "last", "decision", "what_if", "by"})
+    if unknown:
+        errors.append(f"unknown parameter {unknown[0]!r}")
     directories = [rt.settings.audit_dir]
-    rows = summarize(directories, first.isoformat(), (last + timedelta(days=1)).isoformat(), threads=1)
+    # Both days included, as `herald audit summary --from FIRST --to LAST` counts them.
+    rows = summarize(
+        directories,
+        first.isoformat(),
+        end_after(last.isoformat()),
+        by=cast(By, by),
+        what_if=cast(WhatIf, what_if),
+        threads=1,
+    )
     days = chart.days_between(first, last)
     counts = chart.by_country(rows)
     notices = notice_ids(rows)
@@ -52,6 +66,8 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     context: dict[str, Any] = {
         "first": first.isoformat(),
         "last": last.isoformat(),
+        "what_if": what_if,
+        "by": by,
         "errors": errors,
         "chart": chart.build(rows, days),
         "table": table,
@@ -66,6 +82,15 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     }
     status = 404 if context["lookup"] and context["lookup"]["record"] is None else 400 if errors else 200
     return render_template("audit.html", **context), status, {"Content-Security-Policy": POLICY}
+
+
+def _choice(name: str, allowed: tuple[str, ...], errors: list[str]) -> str:
+    """A parameter with a few allowed values, the first being the default."""
+    value = request.args.get(name, allowed[0])
+    if value not in allowed:
+        errors.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return allowed[0]
+    return value
 
 
 def _day(value: str | None, name: str, errors: list[str]) -> date | None:

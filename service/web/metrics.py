@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, decisions, GeoIP outcomes, reloads, audit records, refused keys.
+"""Prometheus metrics: requests, decisions, GeoIP outcomes, reloads, audit records and disk, refused keys.
 
 Under `herald serve` every worker writes its values to PROMETHEUS_MULTIPROC_DIR and /metrics sums
 them over all workers (prometheus-client's multiprocess mode). prometheus_client is imported
@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response
 
+from service.audit.usage import Usage
 from service.decision import Decision
 
 bp = Blueprint("metrics", __name__)
@@ -96,6 +97,11 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.what_ifs = Counter(
+            "herald_what_if_decisions_total",
+            "What-if decisions (asked with `at`): logged, but not page views, so not in the counts above.",
+            registry=r,
+        )
         self.refused = Counter(
             "herald_auth_refused_total",
             "Requests refused for a missing, unknown or weak key.",
@@ -130,6 +136,26 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        # Measured when scraped, for the whole audit directory (any worker sees every writer's files):
+        # the most recent worker's measure is the node's.
+        self.disk_free = Gauge(
+            "herald_audit_disk_free_bytes",
+            "Free space on the audit log's disk.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.disk_min_free = Gauge(
+            "herald_audit_disk_min_free_bytes",
+            "HERALD_AUDIT_MIN_FREE_MB in bytes: alert when herald_audit_disk_free_bytes falls under it.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.write_rate = Gauge(
+            "herald_audit_bytes_per_minute",
+            "Bytes written to the audit log's files over about the last minute, by every writer.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self._hash: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # Counters alerts watch start at 0 in every worker: an absent series cannot be alerted on,
@@ -146,7 +172,10 @@ class Metrics:
         return found
 
     @never_fails
-    def decision(self, decision: Decision) -> None:
+    def decision(self, decision: Decision, *, what_if: bool = False) -> None:
+        if what_if:
+            self.what_ifs.inc()
+            return
         country = decision.reader.country or "unknown"
         self.child(self.decisions, country, decision.reader.source).inc()
         for notice in decision.notices:
@@ -201,6 +230,14 @@ class Metrics:
     def auth_refused(self, reason: str) -> None:
         self.refused.labels(reason).inc()
 
+    @never_fails
+    def audit_disk(self, usage: Usage, min_free_bytes: int) -> None:
+        self.disk_min_free.set(min_free_bytes)
+        if usage.free_bytes is not None:
+            self.disk_free.set(usage.free_bytes)
+        if usage.bytes_per_minute is not None:
+            self.write_rate.set(usage.bytes_per_minute)
+
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
 
@@ -234,5 +271,7 @@ def metrics_view() -> Response:
     rt = runtime()
     if rt.geo_follower is not None:
         rt.geo_follower.report()
+    if rt.usage is not None and rt.settings.audit == "on":
+        rt.metrics.audit_disk(rt.usage.measure(), rt.settings.audit_min_free_mb * 1024 * 1024)
     body: Any = rt.metrics.exposition()
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

@@ -33,7 +33,7 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
         "Decide the notices for one article",
         DecisionRequest,
         DecisionOut,
-        (400, 413, 415, 422),
+        (400, 409, 413, 415, 422),
     ),
     (
         "/v1/decisions/batch",
@@ -41,7 +41,7 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
         "Decide for many articles and one reader",
         BatchRequest,
         BatchOut,
-        (400, 413, 415, 422),
+        (400, 409, 413, 415, 422),
     ),
     ("/v1/decisions", "get", "Decide for the calling reader (browser form)", None, DecisionOut, (400, 422)),
     (
@@ -50,7 +50,7 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
         "Explain why each rule did or did not apply (not logged)",
         DecisionRequest,
         ExplanationOut,
-        (400, 413, 415, 422),
+        (400, 409, 413, 415, 422),
     ),
     ("/v1/ruleset", "get", "The ruleset in force", None, RulesetOut, ()),
     ("/healthz", "get", "Liveness", None, Health, ()),
@@ -77,10 +77,7 @@ def _query_parameters() -> list[dict[str, Any]]:
             schema = {"type": "string", "description": "comma-separated tags"}
         schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
         params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
-    params.append(
-        {"name": "at", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"}}
-    )
-    return params
+    return params  # no `at`: the browser form answers page views, now (what-ifs are POSTs)
 
 
 @cache

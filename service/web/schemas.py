@@ -32,16 +32,23 @@ class ReaderIn(Contract):
         return self.ip is not None or self.country is not None or self.subdivision is not None
 
 
+_AT = (
+    "RFC 3339 instant to decide at; default now (a page view). With `at` the decision is a what-if: "
+    "made on the rules in force at that instant (from the ruleset archive; 409 when none is archived "
+    "for it), marked what_if, logged apart from page views."
+)
+
+
 class DecisionRequest(Contract):
     article: ArticleFields
     reader: ReaderIn | None = None
-    at: Instant | None = Field(None, description="RFC 3339 instant to decide at; default now.")
+    at: Instant | None = Field(None, description=_AT)
 
 
 class BatchRequest(Contract):
     reader: ReaderIn | None = None
     articles: list[ArticleFields] = Field(min_length=1)
-    at: Instant | None = None
+    at: Instant | None = Field(None, description=_AT)
 
 
 class SaidOut(Contract):
@@ -94,6 +101,10 @@ class SupersededOut(Contract):
 
 class DecisionBody(Contract):
     ruleset: str
+    what_if: bool = Field(
+        description="True when asked with `at`: a question about another instant, not a page view; "
+        "its audit record says so and summaries leave it out of served counts."
+    )
     at: str
     reader: ReaderOut
     notices: list[NoticeOut]
@@ -171,3 +182,7 @@ class Health(Contract):
     geoip_refused: dict[str, Any] | None = None
     rejected: dict[str, Any] | None = None
     worker: int | None = None
+    audit: dict[str, Any] | None = Field(
+        None,
+        description="The audit log's disk: free_bytes, bytes_per_minute, minutes_left, min_free_bytes, low.",
+    )
