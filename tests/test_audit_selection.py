@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -203,3 +204,12 @@ def test_export_and_table_neutralize_formulas_and_control_characters(settings: S
     assert "'=HYPERLINK" in line
     jsonl = run("audit", "export", str(settings.audit_dir), "--format", "jsonl")
     assert orjson.loads(jsonl)["article"]["url"] == HOSTILE["url"]  # JSON keeps the record as it is
+
+
+def test_without_duckdb_the_summary_is_counted_in_python(
+    mixed: Mixed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = s.summarize([mixed.directory], what_if="include", by="decided")
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # `import duckdb` now raises ImportError
+    assert s.summarize([mixed.directory], what_if="include", by="decided") == expected
+    assert counted(mixed.directory, "--to", "2025-06-01") == {"2025-06-01": 3}

@@ -142,6 +142,7 @@ def test_a_database_of_the_wrong_kind_is_named_by_its_configured_path(tmp_path: 
     with serving(tmp_path, {"HERALD_GEOIP_DB": str(country), **RULES_DIR}, workers=1) as server:
         status, body = request(server.base + "/readyz")
     assert status == 503
-    # named by its setting (server paths are for operators' keys), never by the master's snapshot
+    # Named by its setting: /readyz shows no paths of the server's disk to callers without a key.
     assert body["reasons"][0].startswith("GeoIP database $HERALD_GEOIP_DB is a 'GeoIP2-Country' database")
+    assert str(country) not in str(body)
     assert "/proc/" not in body["reasons"][0]

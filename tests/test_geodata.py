@@ -89,7 +89,7 @@ def test_a_bad_replacement_is_refused_and_the_old_data_keeps_serving(
     assert ready.status_code == 200
     body = ready.get_json()
     assert body["status"] == "ready"
-    # named by its setting: /readyz shows server paths only to operators' keys
+    # Named by its setting: no paths of the server's disk to callers without a key (see test_operations).
     assert body["geoip_refused"]["city"]["error"].startswith("GeoIP database $HERALD_GEOIP_DB ")
     assert any(w.startswith("new GeoIP city data refused at 2025-06-01T12:00:00") for w in body["warnings"])
     assert 'herald_geoip_files_refused{kind="city"} 1.0' in client.get("/metrics").get_data(as_text=True)

@@ -70,12 +70,12 @@ def create_app(
     for warning in geo_warnings(rt):
         log.warning(warning)
     rt.audit = events
-    if isinstance(events, AuditLog) and events.writer.witness is not None:
-        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.past = PastRules(Archive(settings.audit_dir))
     rt.usage = UsageMeter(settings.audit_dir, wall=clock)
     rt.usage.measure()  # the first measure: the growth rate is measured from it
     rt.keys = KeyStore(settings.keys_file) if settings.keys_file else None
+    if isinstance(events, AuditLog) and events.writer.witness is not None:
+        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt)
