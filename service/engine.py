@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from service import languages
-from service.decision import Decision, Match, ShownNotice, Superseded
+from service.decision import POSSIBLY_IN_REGION, Decision, Match, ShownNotice, Superseded
 from service.inputs import Article, Reader
 from service.memo import ByteBoundedMemo
 from service.model import Notice, Rule
 from service.ruleset import Ruleset
 
 ANY = ""  # index key for rules that name no publisher
+POSSIBLY = POSSIBLY_IN_REGION
 DEFAULT_MEMO_BYTES = 16 * 1024 * 1024
 """Estimated bytes of decision outcomes remembered per engine (least recently used go first); 0: none."""
 DEFAULT_TEXT_MEMO_SIZE = 4_096
@@ -287,6 +288,10 @@ class Engine:
                 by_reason[publisher, "unknown_location"].append(
                     _Entry(compiled, Match(rule.id, "unknown_location"))
                 )
+                for region_id in rule.reader.regions:
+                    for country in sorted(self.ruleset.areas[region_id].partly()):
+                        match = Match(rule.id, POSSIBLY, region_id, country)
+                        by_reason[publisher, f"{POSSIBLY}:{country}"].append(_Entry(compiled, match))
             if rule.reader.anonymized == "show":
                 by_reason[publisher, "anonymized"].append(_Entry(compiled, Match(rule.id, "anonymized")))
             for tag in rule.reader.languages:
@@ -343,6 +348,8 @@ class Engine:
             if country is None and subdivision is None:
                 if (bucket := by_reason.get((p, "unknown_location"))) is not None:
                     bucket.add_fitting(found, request)
+            elif subdivision is None and (bucket := by_reason.get((p, f"{POSSIBLY}:{country}"))) is not None:
+                bucket.add_fitting(found, request)
             if anonymized and (bucket := by_reason.get((p, "anonymized"))) is not None:
                 bucket.add_fitting(found, request)
             if self._signals:
@@ -388,6 +395,7 @@ class Engine:
                         continue
                     yield entry.rule, entry.match
             reasons = ["unknown_location"] if not location.known else []
+            reasons += [f"{POSSIBLY}:{location.country}"] if location.partial else []
             reasons += ["anonymized"] if location.anonymized else []
             reasons += [f"language:{t}" for tag in reader.languages for t in languages.fallbacks(tag)]
             for reason in reasons:

@@ -30,6 +30,11 @@ class Area:
                 return country
         return None
 
+    def partly(self) -> frozenset[str]:
+        """Countries the area holds only some subdivisions of: a reader located in one of them
+        with no subdivision is possibly in the area (the rule's `unknown_location` decides)."""
+        return frozenset(s.split("-", 1)[0] for s in self.subdivisions) - self.countries.keys()
+
     @property
     def empty(self) -> bool:
         return not self.countries and not self.subdivisions

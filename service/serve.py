@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -14,16 +13,18 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from service.config import Settings
 from service.engine import Engine
-from service.geo import embedded_database_path, snapshot
+from service.geo_watch import DatabaseWatch, write_state
 from service.loader import failure, load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
 from service.web import create_app, logs
+from service.web.geodata import watches
 from service.web.reload import fingerprint
-from service.web.runtime import runtime
+from service.web.runtime import runtime, utc_now
 
 log = logging.getLogger("herald")
 
@@ -42,6 +43,17 @@ def worker_exit(server: Any, worker: Any) -> None:
         runtime(app).audit.stopped("worker exit")
 
 
+class HeraldArbiter(Arbiter):  # type: ignore[misc]
+    """Gunicorn's master loop, which also lets the app do its periodic work (about once a second)."""
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        try:
+            self.app.tick()
+        except Exception:  # the master must outlive any surprise: it keeps every worker running
+            log.exception("master tick failed")
+
+
 class HeraldServer(BaseApplication):  # type: ignore[misc]
     """Gunicorn with its options given in code, not read from a config file or argv."""
 
@@ -56,8 +68,17 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         self.files = files  # fingerprint of the rules directory `last_good` was loaded from
         self.rejected: tuple[str, RulesetInvalid] | None = None  # the change that failed, while it stands
         self._refreshing = threading.Lock()  # the watcher and SIGHUP may both refresh
-        self.geoip_snapshot: Path | None = None
+        self.geo_watches: list[DatabaseWatch] = watches(settings, seal=True)
+        self.geo_state = Path(tempfile.mkdtemp(prefix="herald-geoip-")) / "state.json"
+        self._next_geo_check = 0.0
         super().__init__()
+
+    def run(self) -> None:
+        try:
+            HeraldArbiter(self).run()
+        except RuntimeError as error:
+            log.error("gunicorn stopped: %s", error)
+            raise SystemExit(1) from None
 
     def load_config(self) -> None:
         """In the master, at start and on SIGHUP (gunicorn then restarts the workers gracefully)."""
@@ -65,7 +86,7 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
         self.cfg.set("when_ready", lambda server: self._watch())
         self._refresh_rules()  # at start, the rules `herald serve` has just loaded: nothing to do
-        self._refresh_geoip()
+        self._refresh_geoip(force=True)
 
     def _watch(self) -> None:
         """In the master once it is ready: check the rules directory every HERALD_RELOAD_INTERVAL
@@ -87,19 +108,27 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
 
         threading.Thread(target=loop, name="herald-rules-watch", daemon=True).start()
 
-    def _refresh_geoip(self) -> None:
-        """Workers read a sealed in-memory copy of the GeoIP file, taken here in the master at start
-        and on SIGHUP: nothing done to the file meanwhile can corrupt what they read."""
-        source = self.settings.geoip_db or embedded_database_path()
-        try:
-            fresh = snapshot(source)
-        except OSError as error:  # workers then open the file themselves and say what is wrong
-            log.error("GeoIP database %s not copied: %s", source, error)
-            return
-        old, self.geoip_snapshot = self.geoip_snapshot, fresh
-        if old is not None and old != source and old.parent == Path("/proc/self/fd"):
-            with contextlib.suppress(OSError, ValueError):
-                os.close(int(old.name))  # running workers keep their own mapping of it
+    def tick(self) -> None:
+        """In the master, about once a second: a replaced GeoIP file is checked and published."""
+        interval = self.settings.geoip_reload_interval
+        now = time.monotonic()
+        if interval > 0 and now >= self._next_geo_check:
+            self._next_geo_check = now + interval
+            self._refresh_geoip()
+
+    def _refresh_geoip(self, force: bool = False) -> None:
+        """Workers read sealed in-memory copies of the GeoIP files, taken here in the master: at
+        start, on SIGHUP, and when a file is replaced. Nothing done to a file afterwards can
+        corrupt what they read; a replacement that is not a good database is refused."""
+        now = utc_now()
+        changed = [watch.check(now, force) for watch in self.geo_watches]
+        if any(changed):
+            for watch in self.geo_watches:
+                if watch.refused is not None:
+                    log.error(
+                        "GeoIP %s file refused, old data serving: %s", watch.kind, watch.refused["error"]
+                    )
+            write_state(self.geo_state, self.geo_watches)
 
     def _refresh_rules(self) -> bool:
         """Parse the rules directory if it changed; whether workers must be told. New workers start
@@ -142,12 +171,16 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
             engine=self.last_good,
             previous=self.previous,
             files=self.files,
-            geoip_snapshot=self.geoip_snapshot,
+            geoip_state=self.geo_state,
         )
-        reloader = runtime(app).reloader
-        if reloader is not None and self.rejected is not None:  # the master's last load failed
-            reloader.seen = self.rejected[0]
-            reloader.reject(*self.rejected)
+        rt = runtime(app)
+        if rt.reloader is not None and self.rejected is not None:  # the master's last load failed
+            rt.reloader.seen = self.rejected[0]
+            rt.reloader.reject(*self.rejected)
+        if rt.geo_follower is not None:
+            # Half the master's interval (a stat of a small file): the master notices a new file
+            # within an interval (plus its ~1 s loop), the workers within half another.
+            rt.geo_follower.start(self.settings.geoip_reload_interval / 2)
         return app
 
 

@@ -56,7 +56,22 @@ def test_reader_location_decides(
 
 def test_anonymizer_is_reported_and_shown(client: FlaskClient) -> None:
     body = decide(client, {"article": RFERL, "reader": {"ip": "185.220.101.7"}})
-    assert body["reader"] == {"country": None, "subdivision": None, "source": "unknown", "anonymized": True}
+    assert body["reader"] == {
+        "country": None,
+        "subdivision": None,
+        "source": "unknown",
+        "anonymized": True,
+        "anonymizers": ["anonymous_proxy"],
+        "said": [
+            {
+                "source": "geoip",
+                "country": None,
+                "subdivision": None,
+                "anonymizers": ["anonymous_proxy"],
+                "data": "GeoLite2-City 2019-12-24",
+            }
+        ],
+    }
     assert [n["id"] for n in body["notices"]] == [NOTICE]
 
 
@@ -309,10 +324,14 @@ def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settin
         client, {"article": RFERL}, headers={"X-Forwarded-For": "77.88.8.8"}, environ_base=via_proxy
     )
     assert (body["reader"]["country"], body["reader"]["source"]) == ("RU", "geoip")
+    forwarded = {"Forwarded": 'for="[2a02:6b8::feed:ff]:443"'}
+    body = decide(client, {"article": RFERL}, headers=forwarded, environ_base=via_proxy)
+    assert body["reader"]["source"] == "unknown"  # HERALD_PROXY_HEADER=x-forwarded-for reads no other
+    behind_forwarded = make_app(trusting.model_copy(update={"proxy_header": "forwarded"})).test_client()
     body = decide(
-        client,
+        behind_forwarded,
         {"article": RFERL},
-        headers={"Forwarded": 'for="[2a02:6b8::feed:ff]:443"'},
+        headers={**forwarded, "X-Forwarded-For": "77.88.8.8"},  # the reader's own XFF: not believed
         environ_base=via_proxy,
     )
     assert (body["reader"]["subdivision"], body["reader"]["source"]) == ("RU-MOW", "geoip")

@@ -85,3 +85,11 @@ def summed_over_workers(base: str) -> None:
     assert value(text, 'herald_audit_records_total{outcome="written"}') == 40
     live = re.findall(r'^herald_ruleset_info\{hash="[^"]+",pid="(\d+)"\} 1\.0$', text, re.MULTILINE)
     assert len(set(live)) == 2
+
+
+def test_an_empty_worker_metrics_file_does_not_fail_metrics(tmp_path: Path) -> None:
+    """A worker that first counts while the disk is full leaves a file it could not size (soak)."""
+    from service.web.metrics import _ReadableFiles
+
+    (tmp_path / "counter_123.db").write_bytes(b"")
+    assert list(_ReadableFiles(str(tmp_path)).collect()) == []

@@ -129,7 +129,16 @@ def test_the_batch_takes_the_callers_own_address_when_no_reader_is_given(
     answer = client.post(
         "/v1/decisions/batch", json=body, headers={"X-Forwarded-For": "77.88.8.8", "Accept-Language": "ru"}
     ).get_json()
-    assert answer["reader"] == {"country": "RU", "subdivision": None, "source": "geoip", "anonymized": False}
+    assert answer["reader"] == {
+        "country": "RU",
+        "subdivision": None,
+        "source": "geoip",
+        "anonymized": False,
+        "anonymizers": [],
+        "said": [
+            {"source": "geoip", "country": "RU", "subdivision": None, "data": "GeoLite2-City 2019-12-24"}
+        ],
+    }
     assert [[(n["id"], n["language"]) for n in d["notices"]] for d in answer["decisions"]] == [
         [("rferl-undesirable", "ru")],
         [],
@@ -208,6 +217,18 @@ def test_the_preview_shows_what_explain_answers(client: FlaskClient, logged: lis
     assert 'data-rule="rferl-undesirable-russia"' in page and "✓ applies" in page
     assert "in region russia-controlled-ukraine &gt; subdivision UA-43" in page
     assert logged == []  # a preview is not a page view
+
+
+def test_the_preview_says_a_reader_known_only_as_ukraine_is_possibly_in_the_region(
+    client: FlaskClient,
+) -> None:
+    response = client.get("/preview?publisher=rferl&country=UA")
+    assert response.status_code == 200
+    assert [n["id"] for n in embedded(response)["notices"]] == ["rferl-undesirable"]
+    assert (
+        "possibly in region russia-controlled-ukraine (subdivision unknown in UA), "
+        "and the rule shows to unknown locations" in response.get_data(as_text=True)
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from service.audit.files import RULESETS
+from service.audit.files import DIR_MODE, FILE_MODE, RULESETS
 from service.ruleset import Ruleset
 
 
@@ -35,10 +36,11 @@ class Archive:
     def store(self, ruleset: Ruleset) -> Path:
         """Stores `ruleset` unless it is already there; marks it as the one most recently loaded."""
         path = self.path(ruleset.hash)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         if not path.exists():
             fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
             try:
+                os.fchmod(fd, FILE_MODE)
                 with os.fdopen(fd, "wb") as f:
                     f.write(ruleset.canonical_bytes())
                     f.flush()
@@ -80,14 +82,21 @@ class Archive:
 class ArchiveCheck:
     path: Path
     ok: bool
+    detail: str = ""  # what is wrong, when not ok
 
 
-def verify_archive(directory: Path) -> list[ArchiveCheck]:
-    """Each archived ruleset re-hashed against its name."""
+def verify_archive(directory: Path, named: Mapping[str, Sequence[str]] | None = None) -> list[ArchiveCheck]:
+    """Each archived ruleset re-hashed against its name, and each ruleset that records name (hash ->
+    the files naming it) present: a deleted ruleset leaves its decisions without their rules."""
     folder = directory / RULESETS
-    if not folder.is_dir():
-        return []
-    return [
-        ArchiveCheck(path, hashlib.sha256(path.read_bytes()).hexdigest() == path.stem)
-        for path in sorted(folder.glob("*.json"))
-    ]
+    checks = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        ok = hashlib.sha256(path.read_bytes()).hexdigest() == path.stem
+        checks.append(ArchiveCheck(path, ok, "" if ok else "modified: contents do not match its hash"))
+    present = {c.path.stem for c in checks}
+    for ruleset_hash, files in sorted((named or {}).items()):
+        if _hex(ruleset_hash) not in present:
+            detail = f"missing: named by records in {', '.join(sorted(set(files))[:3])}"
+            detail += f" (and {len(set(files)) - 3} more files)" if len(set(files)) > 3 else ""
+            checks.append(ArchiveCheck(folder / f"{_hex(ruleset_hash)}.json", False, detail))
+    return checks

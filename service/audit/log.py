@@ -12,6 +12,7 @@ from service.audit.address import AddressMode, reduce_address
 from service.audit.archive import Archive
 from service.audit.chain import Chain
 from service.audit.records import decision_fields, ruleset_fields
+from service.audit.witness import Witness
 from service.audit.writer import AuditWriter, parse_fsync
 from service.config import Settings
 from service.decision import Decision
@@ -112,12 +113,19 @@ def open_audit(settings: Settings, clock: Callable[[], datetime] | None = None) 
     key = settings.audit_key_bytes
     address_key = settings.audit_address_key_bytes
     extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    witness = None
+    if settings.audit_witness:
+        witness_key = settings.audit_witness_key.get_secret_value() if settings.audit_witness_key else None
+        witness = Witness(settings.audit_witness, witness_key)
     writer = AuditWriter(
         settings.audit_dir,
         node=settings.audit_node or socket.gethostname(),
         chain=Chain(key),
         fsync=parse_fsync(settings.audit_fsync),
         max_bytes=settings.audit_max_bytes,
+        checkpoint_dir=settings.audit_checkpoint_path,
+        checkpoint_every=settings.audit_checkpoint_s,
+        witness=witness,
         **extra,
     )
     writer.open()

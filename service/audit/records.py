@@ -43,6 +43,10 @@ def decision_fields(decision_id: str, article: Article, decision: Decision, netw
             "anonymized": location.anonymized,
             "languages": list(decision.languages),
             "network": network,
+            # What each source said before merging, with the data that said it (GeoIP type and
+            # build date, CDN header): present only when some source was asked.
+            **({"said": [said.as_dict() for said in location.said]} if location.said else {}),
+            **({"anonymizers": list(location.anonymizers)} if location.anonymizers else {}),
         },
         "rules": list(decision.rules),
         "matches": [

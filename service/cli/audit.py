@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,11 +16,12 @@ import orjson
 from service.audit import history
 from service.audit import query as q
 from service.audit import summary as s
+from service.audit.checkpoint import CHECKPOINTS
 from service.audit.reader import files_between, find_decision, records
 from service.audit.records import iso
 from service.audit.replay import Engines
 from service.audit.replay import replay as replay_one
-from service.audit.verify import FileCheck
+from service.audit.scan import FileCheck
 from service.audit.verify import verify as verify_dirs
 from service.cli import common
 
@@ -80,31 +82,89 @@ def audit() -> None:
 @click.option(
     "--key", envvar="HERALD_AUDIT_KEY", help="HMAC key the log was written with [HERALD_AUDIT_KEY]."
 )
-def verify(directories: tuple[Path, ...], key: str | None) -> None:
-    """Check every chain and archived ruleset; one line per file; exit 1 unless all is intact."""
-    report = verify_dirs(_directories(directories), key.encode() if key else None)
+@click.option(
+    "--checkpoints",
+    "checkpoint_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Checkpoint log directory (repeat) [default: each DIR's checkpoints/, and "
+    "HERALD_AUDIT_CHECKPOINT_DIR when set].",
+)
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A witness's checkpoint directory (its witnessed-*.jsonl): its checkpoints count too.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_instant,
+    help="Judge which writers are alive as of this instant (the time a copy was taken) [default: now].",
+)
+def verify(
+    directories: tuple[Path, ...],
+    key: str | None,
+    checkpoint_dirs: tuple[Path, ...],
+    witnesses: tuple[Path, ...],
+    as_of: str | None,
+) -> None:
+    """Check every chain against its checkpoints, and every archived ruleset; one line per file;
+    exit 1 unless all is intact."""
+    chosen = _directories(directories)
+    report = verify_dirs(
+        chosen,
+        key.encode() if key else None,
+        list(checkpoint_dirs) or _checkpoint_dirs(chosen),
+        list(witnesses),
+        datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=UTC) if as_of else None,
+    )
     for check in report.files:
         click.echo(_verdict(check))
+    for check in report.checkpoints:
+        click.echo(_verdict(check, "checkpoints"))
     for ruleset in report.rulesets:
         word = "ok  " if ruleset.ok else "FAIL"
-        click.echo(
-            f"{word}  {ruleset.path}" + ("" if ruleset.ok else ": modified: contents do not match its hash")
-        )
-    bad = sum(not f.ok for f in report.files) + sum(not r.ok for r in report.rulesets)
+        click.echo(f"{word}  {ruleset.path}" + ("" if ruleset.ok else f": {ruleset.detail}"))
+    bad = sum(not f.ok for f in [*report.files, *report.checkpoints]) + sum(not r.ok for r in report.rulesets)
     count = sum(f.records for f in report.files)
-    totals = f"{len(report.files)} files, {count} records, {len(report.rulesets)} rulesets"
-    click.echo(f"intact: {totals}" if report.ok else f"NOT INTACT: {bad} bad of {totals}")
+    stated = sum(c.records for c in report.checkpoints)
+    totals = (
+        f"{len(report.files)} files, {count} records, {len(report.rulesets)} rulesets, {stated} checkpoints"
+    )
+    key_id = report.key_needed
+    if key_id is not None:
+        click.echo(
+            f"KEY NEEDED: the records are sealed with an HMAC key (key id {key_id}); nothing can be "
+            "verified without it: give --key or set HERALD_AUDIT_KEY"
+        )
+    elif report.ok:
+        live = sum("open: being written" in f.notes for f in report.files)
+        click.echo(f"intact{' (open: being written: ' + str(live) + ' files)' if live else ''}: {totals}")
+    else:
+        click.echo(f"NOT INTACT: {bad} bad of {totals}")
     sys.exit(0 if report.ok else 1)
 
 
-def _verdict(check: FileCheck) -> str:
+def _checkpoint_dirs(directories: list[Path]) -> list[Path]:
+    """Each directory's own checkpoints/, and the configured checkpoint directory when set (read
+    from the environment alone: other settings, such as an old short key, must not stop verify)."""
+    chosen = [d / CHECKPOINTS for d in directories]
+    configured = os.environ.get("HERALD_AUDIT_CHECKPOINT_DIR")
+    if configured and Path(configured) not in chosen:
+        chosen.append(Path(configured))
+    return chosen
+
+
+def _verdict(check: FileCheck, what: str = "records") -> str:
     if check.problem is None:
         seqs = f", seq {check.first['seq']}..{check.last['seq']}" if check.first and check.last else ""
         notes = f" ({'; '.join(check.notes)})" if check.notes else ""
-        return f"ok    {check.path}: {check.records} records{seqs}{notes}"
+        return f"ok    {check.path}: {check.records} {what}{seqs}{notes}"
     p = check.problem
-    where = f"seq {p.seq}" + (f" (line {p.line})" if p.line else "")
-    return f"FAIL  {check.path}: {where}: {p.kind}: {p.detail}"
+    where = (f"seq {p.seq}" if p.seq is not None else "") + (f" (line {p.line})" if p.line else "")
+    return f"FAIL  {check.path}: {where + ': ' if where else ''}{p.kind}: {p.detail}"
 
 
 def _filters(f: Callable[..., Any]) -> Callable[..., Any]:

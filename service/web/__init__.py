@@ -10,36 +10,22 @@ from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
-from service.audit.log import Events, NoAudit, open_audit
+from service.audit.log import AuditLog, Events, NoAudit, open_audit
 from service.config import Settings
 from service.engine import Engine
-from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
 from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
+from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
+from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
 
 log = logging.getLogger("herald")
-
-
-def open_geo(settings: Settings, snapshot: Path | None = None) -> tuple[GeoDatabase | None, str | None]:
-    """The configured GeoIP database (or the master's `snapshot` of it), or None and why. A missing
-    database does not stop the service: readers are then located as unknown, and /readyz says so."""
-    path = settings.geoip_db or embedded_database_path()
-    try:
-        if snapshot is not None:
-            return GeoDatabase.open(snapshot, locate_non_global=settings.locate_private, source=path), None
-        return GeoDatabase.open(path, locate_non_global=settings.locate_private), None
-    except GeoDatabaseError as error:
-        message = f"{error} (set HERALD_GEOIP_DB to a GeoIP2/GeoLite2 City database)"
-        log.error(message)
-        return None, message
 
 
 def create_app(
@@ -51,7 +37,7 @@ def create_app(
     engine: Engine | None = None,
     previous: Ruleset | None = None,
     files: str | None = None,
-    geoip_snapshot: Path | None = None,
+    geoip_state: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
@@ -59,7 +45,9 @@ def create_app(
     An `engine` given (by the gunicorn master: the last good rules, compiled) is served instead of
     loading the directory; `files` is the fingerprint of the directory its rules were loaded from,
     so the reloader loads again only when the directory differs (without it, at its first check);
-    `previous` is what was served before it, for the `ruleset_loaded` event's changes."""
+    `previous` is what was served before it, for the `ruleset_loaded` event's changes.
+    `geoip_state` is the gunicorn master's GeoIP state file (see `geo_watch`); without it the app
+    watches the GeoIP files itself."""
     settings = settings or Settings()
     events: Events = NoAudit() if log_decision is not None else open_audit(settings)
     events.started()
@@ -69,12 +57,17 @@ def create_app(
         # Taken before loading: a change made while the rules load is then seen at the first check.
         files = fingerprint(settings.rules_dir)
         engine = Engine(_load_rules(settings, events))
-    geo, geo_error = open_geo(settings, geoip_snapshot)
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
+    rt = Runtime(settings, engine, clock(), None, "GeoIP database not loaded", clock, new_id)
+    rt.geo_follower = GeoFollower(rt, geoip_state)
+    rt.geo_follower.check(force=True)
+    for warning in geo_warnings(rt):
+        log.warning(warning)
     rt.audit = events
+    if isinstance(events, AuditLog) and events.writer.witness is not None:
+        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
     rt.reloader = Reloader(rt)
@@ -94,6 +87,7 @@ def create_app(
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
+        app.register_blueprint(witness.bp)
         app.register_blueprint(dashboard_bp)
     if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)

@@ -15,7 +15,7 @@ from service.web.runtime import runtime
 log = logging.getLogger("herald.auth")
 
 # Blueprint name -> role. Endpoints of other blueprints (health, status, OpenAPI, widget) are open.
-ROLE_OF_BLUEPRINT = {"audit": "audit", "pages_audit": "audit", "admin": "admin"}
+ROLE_OF_BLUEPRINT = {"audit": "audit", "witness": "audit", "pages_audit": "audit", "admin": "admin"}
 DECISION_BLUEPRINTS = {"decisions", "explain"}
 DECISION_ENDPOINTS = {"pages.preview"}  # the widget script itself stays open: browsers fetch it
 PAGE_BLUEPRINTS = {"pages_audit"}

@@ -100,7 +100,7 @@ def _verification(rt: Runtime) -> dict[str, Any]:
 def _verify(rt: Runtime) -> dict[str, Any]:
     started = time.perf_counter()
     key = rt.settings.audit_key_bytes
-    report = verify([rt.settings.audit_dir], key)
+    report = verify([rt.settings.audit_dir], key, [rt.settings.audit_checkpoint_path])
     return {
         "ok": report.ok,
         "files": len(report.files),
@@ -114,7 +114,7 @@ def _verify(rt: Runtime) -> dict[str, Any]:
                 "line": f.problem.line,
                 "detail": f.problem.detail,
             }
-            for f in report.files
+            for f in [*report.files, *report.checkpoints]  # the checkpoint log's own chain too
             if f.problem is not None
         ],
         "bad_rulesets": [r.path.name for r in report.rulesets if not r.ok],

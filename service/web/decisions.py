@@ -127,4 +127,6 @@ def _location(location: Location) -> dict[str, Any]:
         "subdivision": location.subdivision,
         "source": location.source,
         "anonymized": location.anonymized,
+        "anonymizers": list(location.anonymizers),
+        "said": [said.as_dict() for said in location.said],
     }

@@ -20,6 +20,7 @@ from service.web.schemas import (
     Problem,
     RulesetOut,
 )
+from service.web.witness import CheckpointsIn, CheckpointsStored
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}}
@@ -54,6 +55,14 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
     ("/v1/ruleset", "get", "The ruleset in force", None, RulesetOut, ()),
     ("/healthz", "get", "Liveness", None, Health, ()),
     ("/readyz", "get", "Readiness: rules and GeoIP data loaded", None, Health, (503,)),
+    (
+        "/v1/audit/checkpoints",
+        "post",
+        "As a witness: keep other nodes' audit checkpoints (role audit; answers 202)",
+        CheckpointsIn,
+        CheckpointsStored,
+        (400, 401, 403, 404, 413, 415, 422),  # 404: this node serves no audit endpoints
+    ),
 ]
 
 
@@ -85,9 +94,14 @@ def openapi_document() -> dict[str, Any]:
         RulesetOut,
         Health,
         Problem,
+        CheckpointsIn,
+        CheckpointsStored,
     ]
     _, schemas = models_json_schema(
-        [(m, "validation" if m in (DecisionRequest, BatchRequest) else "serialization") for m in models],
+        [
+            (m, "validation" if m in (DecisionRequest, BatchRequest, CheckpointsIn) else "serialization")
+            for m in models
+        ],
         ref_template=_REF,
     )
     paths: dict[str, dict[str, Any]] = {}
@@ -113,6 +127,8 @@ def openapi_document() -> dict[str, Any]:
             }
         if path == "/v1/decisions" and method == "get":
             operation["parameters"] = _query_parameters()
+        if path == "/v1/audit/checkpoints":
+            operation["responses"]["202"] = operation["responses"].pop("200")
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

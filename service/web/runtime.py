@@ -20,6 +20,7 @@ from service.geo import GeoDatabase
 from service.inputs import Article
 
 if TYPE_CHECKING:
+    from service.web.geodata import GeoFollower
     from service.web.metrics import Metrics
     from service.web.reload import Rejection, Reloader
 
@@ -65,7 +66,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     loaded_at: datetime
-    geo: GeoDatabase | None
+    geo: GeoDatabase | None  # the City database; None: readers located by address are unknown
     geo_error: str | None
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_decision_id
@@ -77,6 +78,9 @@ class Runtime:
     metrics: Metrics = field(default_factory=lambda: _metrics())
     audit_lost: int = 0  # records not written since the audit log last failed (fail-open)
     audit_lost_since: datetime | None = None
+    anonymous: GeoDatabase | None = None  # the Anonymous IP database, when configured
+    geo_refused: dict[str, dict[str, str] | None] = field(default_factory=dict)  # by kind: last refusal
+    geo_follower: GeoFollower | None = None
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -44,11 +44,33 @@ class BatchRequest(Contract):
     at: Instant | None = None
 
 
+class SaidOut(Contract):
+    """What one source said of the reader, before the sources were merged."""
+
+    source: Literal["header", "geoip", "anonymous-ip"]
+    country: str | None
+    subdivision: str | None
+    anonymizers: list[str] = []
+    data: str | None = Field(
+        None, description="The data that said it: a database and its build date, or a header."
+    )
+    note: str | None = Field(None, description="What was read differently or left out, e.g. a disagreement.")
+
+
 class ReaderOut(Contract):
     country: str | None
     subdivision: str | None
-    source: Literal["explicit", "header", "geoip", "unknown"]
+    source: Literal["explicit", "header", "geoip", "unknown"] = Field(
+        description="The source of the country: the caller (explicit), a CDN header, GeoIP, or none."
+    )
     anonymized: bool
+    anonymizers: list[str] = Field(
+        [],
+        description="Kinds of anonymizer seen: vpn, public_proxy, residential_proxy, tor, hosting_provider.",
+    )
+    said: list[SaidOut] = Field(
+        [], description="What each source said before they were merged (empty for explicit locations)."
+    )
 
 
 class NoticeOut(Contract):
@@ -113,7 +135,11 @@ class RulesetOut(Contract):
     loaded_at: str
     counts: dict[str, int]
     files: list[dict[str, str]]
-    geoip: dict[str, str] | None
+    geoip: dict[str, Any] | None = Field(description="The City database: path, type, build date, age.")
+    anonymous_ip: dict[str, Any] | None = Field(None, description="The Anonymous IP database, if any.")
+    geoip_refused: dict[str, Any] | None = Field(
+        None, description="Replacement GeoIP files refused (by kind), while the old data serves."
+    )
     rejected: dict[str, Any] | None = Field(None, description="The last rules change that failed to load.")
 
 
@@ -136,7 +162,12 @@ class Problem(Contract):
 class Health(Contract):
     status: str
     reasons: list[str] = []
+    warnings: list[str] = Field(
+        [], description="What leaves the service ready but needs an operator: stale or refused GeoIP data."
+    )
     ruleset: str | None = None
     geoip: dict[str, Any] | None = None
+    anonymous_ip: dict[str, Any] | None = None
+    geoip_refused: dict[str, Any] | None = None
     rejected: dict[str, Any] | None = None
     worker: int | None = None

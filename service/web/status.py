@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response
 
+from service.web.geodata import geo_warnings
 from service.web.openapi import openapi_document
-from service.web.runtime import runtime
+from service.web.runtime import Runtime, runtime
 
 bp = Blueprint("status", __name__)
 
@@ -37,8 +38,10 @@ def readyz() -> Response:
         # Degraded still answers 200: decisions go on (HERALD_AUDIT_FAILURE=open); the reason says why.
         "status": "not ready" if reasons else "degraded" if degraded else "ready",
         "reasons": reasons + degraded,
+        # Warnings leave the service ready: stale GeoIP data, a refused replacement file.
+        "warnings": geo_warnings(rt),
         "ruleset": rt.engine.hash,
-        "geoip": rt.geo.info() if rt.geo is not None else None,
+        **geo_status(rt),
         # A rejected change does not make the service unready: it still serves the last good rules.
         "rejected": rt.rejected.as_dict() if rt.rejected is not None else None,
         "worker": rt.pid,
@@ -61,10 +64,20 @@ def ruleset() -> Response:
                 "cases": len(rules.cases),
             },
             "files": [{"path": f.path, "sha256": f.sha256} for f in rules.files],
-            "geoip": rt.geo.info() if rt.geo is not None else None,
+            **geo_status(rt),
             "rejected": rt.rejected.as_dict() if rt.rejected is not None else None,
         }
     )
+
+
+def geo_status(rt: Runtime) -> dict[str, Any]:
+    """The GeoIP data served: type, build date and age of each database, and refused files."""
+    now = rt.clock()
+    return {
+        "geoip": rt.geo.info(now) if rt.geo is not None else None,
+        "anonymous_ip": rt.anonymous.info(now) if rt.anonymous is not None else None,
+        "geoip_refused": {kind: refused for kind, refused in rt.geo_refused.items() if refused} or None,
+    }
 
 
 @bp.get("/openapi.json")
