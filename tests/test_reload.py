@@ -200,6 +200,14 @@ def test_rules_the_audit_log_cannot_archive_are_not_served(
 DATE_PAST_9999 = ("from: 2024-02-20", 'from: "9999-12-31T23:59:59-23:59"')
 
 
+def audit_events(directory: Path, kind: str) -> list[dict[str, Any]]:
+    """The events of `kind` in every audit file of `directory`."""
+    records = [
+        json.loads(line) for path in directory.glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
+    return [r for r in records if r.get("kind") == kind]
+
+
 def crashing(rules: Path, kind: str) -> str:
     """Make the rules one that used to crash the loader; the file:line its error is reported at."""
     if kind == "region chain":
@@ -265,6 +273,9 @@ def test_sighup_on_a_crashing_rule_file_keeps_the_master_and_the_last_good_rules
         assert status == 200 and where in body["rejected"]["errors"][0]
         assert decide_crimea(live.base)["ruleset"] == old
     assert "Traceback" not in live.log.read_text()
+    rejected = audit_events(tmp_path / "audit", "ruleset_rejected")
+    assert {e["pid"] for e in rejected} == fresh  # each new worker wrote the rejection once
+    assert all(where in e["errors"][0] for e in rejected)
 
 
 def test_a_change_is_parsed_once_in_the_master_and_the_workers_restart_on_it(
@@ -281,11 +292,5 @@ def test_a_change_is_parsed_once_in_the_master_and_the_workers_restart_on_it(
     log = live.log.read_text()
     assert log.count("workers restart on them") == 1  # parsed once, in the master
     assert "rules reloaded" not in log  # no worker parsed it again
-    events = [
-        json.loads(line)
-        for path in (tmp_path / "audit").glob("*.jsonl")
-        for line in path.read_text().splitlines()
-        if '"ruleset_loaded"' in line
-    ]
-    changed = [e for e in events if e["ruleset"] != old]
+    changed = [e for e in audit_events(tmp_path / "audit", "ruleset_loaded") if e["ruleset"] != old]
     assert len(changed) == 2 and all(e["previous"] == old and e["changes"] for e in changed)

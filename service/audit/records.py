@@ -18,7 +18,8 @@ Fields = dict[str, Any]
 
 def iso(instant: datetime) -> str:
     """UTC with microseconds and a Z: `2025-06-01T12:00:00.000000Z` (sorts as text)."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: its %Y writes year 1 as "1", which would not sort (and glibc-dependent).
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def decision_fields(

@@ -32,6 +32,7 @@ def _roots(settings: Settings) -> list[tuple[str, str]]:
         (settings.rules_dir, "$HERALD_RULES_DIR"),
         (settings.audit_dir, "$HERALD_AUDIT_DIR"),
         (settings.geoip_db, "$HERALD_GEOIP_DB"),
+        (settings.anonymous_ip_db, "$HERALD_ANONYMOUS_IP_DB"),
     ]
     roots = {}
     for path, name in named:

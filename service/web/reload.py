@@ -1,4 +1,7 @@
-"""Hot reload: notice a changed rules directory, load it off the request path, swap it in whole.
+"""Reload in one app: load the rules directory off the request path and swap it in whole.
+
+Under `herald serve` the gunicorn master watches the directory and forks workers on a change
+(service/serve.py); this is what POST /v1/ruleset/reload runs, in the worker that answers.
 
 A ruleset that fails to load is never served: the last good one stays, and the rejection is
 kept for /readyz and /v1/ruleset and written to the audit log (once per content)."""
