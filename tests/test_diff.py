@@ -406,7 +406,7 @@ def test_an_invalid_revision_names_its_file_and_line(repo: Path) -> None:
     git(repo, "commit", "-q", "-am", "broken")
     code, output = run("HEAD~1", "HEAD")
     assert code == 2
-    assert "Error: NEW HEAD: 1 error(s) in rule files" in output
+    assert "Error: NEW HEAD: 1 error in 1 file\n" in output
     assert "HEAD:rules/rules.yaml:3:13: error: unknown notice 'nowhere'" in output
 
 

@@ -17,7 +17,7 @@ from service import diff as compare
 from service.cli import common
 from service.loader import RULE_FILE_SUFFIXES, load_ruleset
 from service.model import Instant
-from service.problems import Problem, RulesetInvalid
+from service.problems import Problem, RulesetInvalid, tally
 from service.ruleset import Ruleset
 
 INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
@@ -85,9 +85,8 @@ def _load(argument: str, side: str) -> Ruleset:
 
 
 def _invalid(side: str, source: str, problems: list[Problem]) -> DiffError:
-    errors = sum(p.severity == "error" for p in problems)
     listed = "\n".join(str(p) for p in problems)
-    return DiffError(f"{side} {source}: {errors} error(s) in rule files\n{listed}")
+    return DiffError(f"{side} {source}: {tally(problems, 'error')}\n{listed}")
 
 
 def _git(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -35,7 +35,8 @@ class ReaderIn(Contract):
 _AT = (
     "RFC 3339 instant to decide at; default now (a page view). With `at` the decision is a what-if: "
     "made on the rules in force at that instant (from the ruleset archive; 409 when none is archived "
-    "for it), marked what_if, logged apart from page views."
+    "for it), marked what_if, logged apart from page views. A date-time must say its zone "
+    "(2024-03-01T12:00:00Z or an offset; without one: 422); a date alone is midnight UTC."
 )
 
 
