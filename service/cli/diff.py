@@ -70,8 +70,12 @@ def _now(at: str | None) -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
     try:
         return INSTANT.validate_python(at)
-    except ValidationError:
-        raise click.BadParameter(f"{at!r} is not an RFC 3339 instant or a date", param_hint="--at") from None
+    except ValidationError as error:
+        # Our own refusals (a date-time without its zone) say how to fix it; pydantic's do not.
+        first = error.errors()[0]
+        message = f"{at!r}: {first['msg']}" if first["type"] == "no_time_zone" else None
+        message = message or f"{at!r} is not an RFC 3339 instant or a date"
+        raise click.BadParameter(message, param_hint="--at") from None
 
 
 def _load(argument: str, side: str) -> Ruleset:
