@@ -189,7 +189,7 @@ def _viewers(old: Ruleset, new: Ruleset, rules: list[Rule]) -> list[Viewer]:
     publishers = named + ([ANY_PUBLISHER] if any(not r.article.publisher for r in rules) else [])
     readers = _readers(old, new, rules)
     areas = [*old.areas.values(), *new.areas.values()]
-    partly = {c for area in areas for s in area.subdivisions for c in [s.split("-", 1)[0]]}
+    partly = {country for area in areas for country in area.partly()}
     viewers = []
     for publisher in publishers:
         articles = {Article(publisher)}

@@ -253,8 +253,26 @@ class Period(Strict):
     start: Instant | None = Field(default=None, alias="from")
     until: Instant | None = None
 
+    # The one place the period's bounds are read: the engine (by window), explain, lint and diff.
+    def started(self, at: datetime) -> bool:
+        return self.start is None or self.start <= at
+
+    def ended(self, at: datetime) -> bool:
+        return self.until is not None and self.until <= at
+
     def holds(self, at: datetime) -> bool:
-        return (self.start is None or self.start <= at) and (self.until is None or at < self.until)
+        return self.started(at) and not self.ended(at)
+
+    def overlaps(self, other: Period) -> bool:
+        """Some instant is in both periods."""
+        return (self.until is None or other.start is None or other.start < self.until) and (
+            other.until is None or self.start is None or self.start < other.until
+        )
+
+    @property
+    def empty(self) -> bool:
+        """No instant is in the period: `until` is not after `from`."""
+        return self.start is not None and self.until is not None and self.until <= self.start
 
 
 class Rule(Strict):

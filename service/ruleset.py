@@ -22,7 +22,8 @@ class Area:
     subdivisions: frozenset[str]
 
     def match(self, country: str | None, subdivision: str | None) -> str | None:
-        """The code by which the reader is in this area, or None."""
+        """The code by which the reader is in this area, or None. The one test of region
+        membership: the engine's index, explain, lint, diff and the case coverage rely on it."""
         if subdivision is not None and subdivision in self.subdivisions:
             return subdivision
         if country is not None and country in self.countries:
@@ -34,6 +35,10 @@ class Area:
         """Countries the area holds only some subdivisions of: a reader located in one of them
         with no subdivision is possibly in the area (the rule's `unknown_location` decides)."""
         return frozenset(s.split("-", 1)[0] for s in self.subdivisions) - self.countries.keys()
+
+    def possibly(self, country: str | None, subdivision: str | None) -> bool:
+        """A reader of this country, subdivision unknown, may be in the area (see `partly`)."""
+        return country is not None and subdivision is None and country in self.partly()
 
     @property
     def empty(self) -> bool:
