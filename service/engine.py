@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from service import languages
+from service import gcpause, languages
 from service.decision import Decision, Match, ShownNotice, Superseded
-from service.index import Index, Place, Request
+from service.index import Index, Query
 from service.inputs import Article, Reader
 from service.memo import ByteBoundedMemo
 from service.notices import PreparedNotice, in_display_order, prepare, sorted_effects
@@ -22,21 +22,6 @@ DEFAULT_TEXT_MEMO_SIZE = 4_096
 """Shown notice lists remembered per engine, by matched rules and languages."""
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-class Key(NamedTuple):
-    """Everything a decision's outcome depends on (see `Engine`)."""
-
-    publisher: str
-    section: str | None
-    tags: frozenset[str]
-    language: str | None
-    type: str | None
-    country: str | None
-    subdivision: str | None
-    anonymized: bool
-    languages: tuple[str, ...]
-    window: int
 
 
 class Shown(NamedTuple):
@@ -64,7 +49,7 @@ _STRING_BYTES = 90  # a str object and its slot in a frozenset or tuple
 _MATCH_BYTES = 200  # a Match made for this outcome (notices are shared with the text memo)
 
 
-def _entry_bytes(key: Key, outcome: Outcome) -> int:
+def _entry_bytes(key: Query, outcome: Outcome) -> int:
     """An estimate of what one memoized decision keeps alive. What varies most is the article's
     tags (up to 50 of up to 100 characters); the other words of the key are few and short, and
     counted in `_ENTRY_BYTES`. Kept cheap: it runs on every miss."""
@@ -86,7 +71,7 @@ class Engine:
     choice, not its building.
 
     Decisions are memoized, bounded by an estimate of their bytes (least recently used go first; see
-    `service.memo`), by everything they depend on (`Key`): the article's publisher, section, tags,
+    `service.memo`), by everything they depend on (`Query`): the article's publisher, section, tags,
     language and type, the reader's country, subdivision, anonymizer flag and languages, and the
     window of the instant between two consecutive `from`/`until` instants of the ruleset (no rule
     starts or ends inside a window, so the same rules are in effect all through it). The memoized
@@ -99,6 +84,10 @@ class Engine:
     def __init__(
         self, ruleset: Ruleset, *, memo_bytes: int = DEFAULT_MEMO_BYTES, text_memo_size: int | None = None
     ) -> None:
+        with gcpause.paused():
+            self._compile(ruleset, memo_bytes, text_memo_size)
+
+    def _compile(self, ruleset: Ruleset, memo_bytes: int, text_memo_size: int | None) -> None:
         self.ruleset = ruleset
         self.hash = ruleset.hash
         instants = {p for r in ruleset.rules.values() for p in (r.effective.start, r.effective.until)}
@@ -107,11 +96,12 @@ class Engine:
         self.index = Index(ruleset, [_EARLIEST, *self._bounds])
         prepared = prepare(ruleset.notices)
         self._notice_of = {rule_id: prepared[rule.notice] for rule_id, rule in ruleset.rules.items()}
+        self._alone = {rule_id: (rule_id,) for rule_id in ruleset.rules}  # rules of a notice given by one
         self._effects_of = {
             rule_id: tuple(sorted(set(rule.effects))) for rule_id, rule in ruleset.rules.items()
         }
-        self._outcome: Callable[[Key], Outcome] = self._evaluate
-        self._memo: ByteBoundedMemo[Key, Outcome] | None = None
+        self._outcome: Callable[[Query], Outcome] = self._evaluate
+        self._memo: ByteBoundedMemo[Query, Outcome] | None = None
         if memo_bytes > 0:
             self._outcome = self._memo = ByteBoundedMemo(self._evaluate, memo_bytes, _entry_bytes)
         text_memo_size = DEFAULT_TEXT_MEMO_SIZE if text_memo_size is None and memo_bytes else text_memo_size
@@ -121,26 +111,25 @@ class Engine:
 
     def decide(self, article: Article, reader: Reader, at: datetime) -> Decision:
         """The notices and effects for this article and reader at instant `at` (UTC)."""
-        location = reader.location
-        outcome = self._outcome(
-            Key(
-                article.publisher,
-                article.section,
-                article.tags,
-                article.language,
-                article.type,
-                location.country,
-                location.subdivision,
-                location.anonymized,
-                reader.languages,
-                self.window(at),
-            )
-        )
-        return Decision(self.hash, at, location, reader.languages, *outcome)
+        outcome = self._outcome(self.query(article, reader, at))
+        return Decision(self.hash, at, reader.location, reader.languages, *outcome)
 
-    def window(self, at: datetime) -> int:
-        """The effective-period window of `at`: how many `from`/`until` instants are <= at."""
-        return bisect_right(self._bounds, at)
+    def query(self, article: Article, reader: Reader, at: datetime) -> Query:
+        """What the decision depends on; the window of `at` is how many `from`/`until` instants
+        of the ruleset are <= at."""
+        location = reader.location
+        return Query(
+            article.publisher,
+            article.section,
+            article.tags,
+            article.language,
+            article.type,
+            location.country,
+            location.subdivision,
+            location.anonymized,
+            reader.languages,
+            bisect_right(self._bounds, at),
+        )
 
     def memo_info(self) -> dict[str, dict[str, int | None]]:
         """Hits, misses and sizes of the memos (none when they are off)."""
@@ -152,31 +141,31 @@ class Engine:
             info["texts"] = stats()._asdict()
         return info
 
-    def _evaluate(self, key: Key) -> Outcome:
+    def _evaluate(self, key: Query) -> Outcome:
         """The outcome for `key`, computed from the key alone."""
-        request = Request(key.section, key.tags, key.language, key.type, key.window)
-        place = Place(key.country, key.subdivision, key.anonymized, key.languages)
         found: dict[str, Match] = {}
-        for bucket, within in self.index.buckets(key.publisher, place):
-            bucket.add_fitting(found, request, within)
+        for bucket, by_country in self.index.buckets(key):
+            bucket.add_fitting(found, key, by_country)
         if not found:
             return _NOTHING
         ids = tuple(sorted(found))
         shown = self._shown_for(ids, key.languages, key.language)
-        return Outcome(shown.notices, shown.effects, tuple(found[r] for r in ids), shown.superseded)
+        return Outcome(shown.notices, shown.effects, tuple(map(found.__getitem__, ids)), shown.superseded)
 
     def _show(
         self, rule_ids: tuple[str, ...], preferred: tuple[str, ...], article_language: str | None
     ) -> Shown:
         """The notices of matched rules with their texts chosen, their effects, and superseded notices."""
         order = languages.text_order(preferred, article_language)
-        notice_of, effects_of = self._notice_of, self._effects_of
+        notice_of, effects_of, alone = self._notice_of, self._effects_of, self._alone
         if len(rule_ids) == 1:  # the common case: one notice, nothing to order or supersede
             rule_id = rule_ids[0]
-            return Shown((notice_of[rule_id].show(rule_ids, order),), effects_of[rule_id], ())
-        by_notice: dict[PreparedNotice, list[str]] = {}
+            return Shown((notice_of[rule_id].show(alone[rule_id], order),), effects_of[rule_id], ())
+        by_notice: dict[PreparedNotice, tuple[str, ...]] = {}
         for rule_id in rule_ids:
-            by_notice.setdefault(notice_of[rule_id], []).append(rule_id)
+            notice = notice_of[rule_id]
+            given = by_notice.get(notice)
+            by_notice[notice] = alone[rule_id] if given is None else (*given, rule_id)
         notices, superseded = in_display_order(by_notice, order)
         # Effects of every matched rule apply, also those whose notice was superseded:
         # a replaced text does not make sharing any safer.

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from service import languages
@@ -20,23 +21,21 @@ from service.ruleset import Area, Ruleset
 ANY = ""  # the publisher key of rules that name no publisher
 
 
-class Request(NamedTuple):
-    """What a bucket needs of a decision: the article's fields but its publisher, and the window."""
+class Query(NamedTuple):
+    """Everything a decision depends on: the article's publisher, section, tags, language and
+    type, the reader's country, subdivision, anonymizer flag and languages, and the window of
+    the instant (its place among the ruleset's `from`/`until` instants: see `Engine`)."""
 
+    publisher: str
     section: str | None
     tags: frozenset[str]
     language: str | None
     type: str | None
-    window: int  # see `Engine`: the instant's place among the ruleset's `from`/`until` instants
-
-
-class Place(NamedTuple):
-    """What the index needs of a reader: where (as far as known), and which languages."""
-
     country: str | None
     subdivision: str | None
     anonymized: bool
     languages: tuple[str, ...]
+    window: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,23 +69,22 @@ class CompiledRule:
             bisect_left(window_starts, True, key=period.ended),
         )
 
-    def fits(self, request: Request) -> bool:
-        """In effect in the request's window, and every article condition but the publisher holds
+    def fits(self, query: Query) -> bool:
+        """In effect in the query's window, and every article condition but the publisher holds
         (the index has checked that one)."""
-        tags = request.tags
+        tags = query.tags
         return (
-            self.first_window <= request.window < self.end_window
-            and (not self.sections or request.section in self.sections)
+            self.first_window <= query.window < self.end_window
+            and (not self.sections or query.section in self.sections)
             and (not self.tags_any or not self.tags_any.isdisjoint(tags))
             and self.tags_all <= tags
             and self.tags_none.isdisjoint(tags)
-            and (not self.languages or languages.covered(request.language, self.languages))
-            and (not self.types or request.type in self.types)
+            and (not self.languages or languages.covered(query.language, self.languages))
+            and (not self.types or query.type in self.types)
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A rule under one index key, with the reason it matches by that key. `area` is set when a
     rule is filed under a country its region holds but for some subdivisions: `Area.match` says
     whether a reader of that country is in."""
@@ -100,12 +98,24 @@ class Bucket:
     """The entries under one index key, indexed again by one article condition each rule
     requires, so an article meets few more rules than it fits: a tag of `tags.all` or of
     `tags.any`, else a section, a type or a language. `always` holds the rules that require none
-    of these."""
+    of these, and every rule of a bucket of at most `SMALL` entries: testing those few costs less
+    than looking them up."""
 
     __slots__ = ("entries", "always", "by_tag", "by_section", "by_type", "by_language")
 
+    SMALL = 4
+
     def __init__(self, entries: list[Entry]) -> None:
         self.entries = tuple(entries)  # in index order
+        if len(entries) <= self.SMALL:
+            self.always, self.by_tag, self.by_section, self.by_type, self.by_language = (
+                self.entries,
+                {},
+                {},
+                {},
+                {},
+            )
+            return
         always: list[Entry] = []
         by_tag: dict[str, list[Entry]] = defaultdict(list)
         by_section: dict[str, list[Entry]] = defaultdict(list)
@@ -135,35 +145,35 @@ class Bucket:
         self.by_type = _frozen(by_type)
         self.by_language = _frozen(by_language)
 
-    def add_fitting(self, found: dict[str, Match], request: Request, place: Place | None = None) -> None:
-        """Adds to `found` each rule of the bucket, not found yet, that fits the request, and,
-        when `place` is given (a bucket of a country), whose area holds that place.
+    def add_fitting(self, found: dict[str, Match], query: Query, by_country: bool = False) -> None:
+        """Adds to `found` each rule of the bucket, not found yet, that fits the query, and, in
+        a bucket of a country (`by_country`), whose area holds the reader.
 
         A rule under several entries of one bucket (two regions with the same country) sits
         in the same lists in index order, so its first entry that applies is the one found,
         as in a plain walk of the index."""
         groups: list[tuple[Entry, ...]] = [self.always] if self.always else []
         if self.by_tag:
-            groups += [g for tag in request.tags if (g := self.by_tag.get(tag)) is not None]
-        if request.section is not None and (g := self.by_section.get(request.section)) is not None:
+            by_tag = self.by_tag
+            groups += [g for tag in query.tags if (g := by_tag.get(tag)) is not None]
+        if query.section is not None and (g := self.by_section.get(query.section)) is not None:
             groups.append(g)
-        if request.type is not None and (g := self.by_type.get(request.type)) is not None:
+        if query.type is not None and (g := self.by_type.get(query.type)) is not None:
             groups.append(g)
-        if request.language is not None and self.by_language:
+        if query.language is not None and self.by_language:
             by_language = self.by_language
-            groups += [
-                g for t in languages.fallbacks(request.language) if (g := by_language.get(t)) is not None
-            ]
+            tags = languages.fallbacks(query.language)
+            groups += [g for t in tags if (g := by_language.get(t)) is not None]
         for group in groups:
             for entry in group:
                 rule = entry.rule
                 if (
                     rule.id not in found
-                    and rule.fits(request)
+                    and rule.fits(query)
                     and (
-                        place is None
+                        not by_country
                         or entry.area is None
-                        or entry.area.match(place.country, place.subdivision) is not None
+                        or entry.area.match(query.country, query.subdivision) is not None
                     )
                 ):
                     found[rule.id] = entry.match
@@ -187,34 +197,35 @@ class Index:
         self.by_reason = {key: Bucket(entries) for key, entries in by_reason.items()}
         self.signals = any(reason.startswith("language:") for _, reason in by_reason)
 
-    def buckets(self, publisher: str, place: Place) -> Iterator[tuple[Bucket, Place | None]]:
-        """The buckets a decision looks in, in the order their reasons rank: for the article's
-        publisher, then for any publisher, by subdivision, by country (with the place, for the
-        areas that hold the country but some subdivisions), unknown location, possibly in a
-        region, anonymized, then the reader's languages with their fallbacks."""
+    def buckets(self, query: Query) -> Iterator[tuple[Bucket, bool]]:
+        """The buckets a decision looks in, in the order their reasons rank, each with whether
+        it is a country's: for the article's publisher, then for any publisher, by subdivision,
+        by country, unknown location, possibly in a region, anonymized, then the reader's
+        languages with their fallbacks."""
         by_code, by_reason = self.by_code, self.by_reason
-        country, subdivision = place.country, place.subdivision
-        for p in (publisher, ANY):
+        country, subdivision = query.country, query.subdivision
+        for p in (query.publisher, ANY):
             if subdivision is not None and (bucket := by_code.get((p, subdivision))) is not None:
-                yield bucket, None
+                yield bucket, False
             if country is not None and (bucket := by_code.get((p, country))) is not None:
-                yield bucket, place
+                yield bucket, True
             if not by_reason:
                 continue
             if country is None and subdivision is None:
                 if (bucket := by_reason.get((p, "unknown_location"))) is not None:
-                    yield bucket, None
+                    yield bucket, False
             elif subdivision is None:
                 if (bucket := by_reason.get((p, f"{POSSIBLY_IN_REGION}:{country}"))) is not None:
-                    yield bucket, None
-            if place.anonymized and (bucket := by_reason.get((p, "anonymized"))) is not None:
-                yield bucket, None
+                    yield bucket, False
+            if query.anonymized and (bucket := by_reason.get((p, "anonymized"))) is not None:
+                yield bucket, False
             if self.signals:
-                for reason in _signal_keys(place.languages):
+                for reason in _signal_keys(query.languages):
                     if (bucket := by_reason.get((p, reason))) is not None:
-                        yield bucket, None
+                        yield bucket, False
 
 
+@lru_cache(maxsize=4096)
 def _signal_keys(tags: tuple[str, ...]) -> tuple[str, ...]:
     """Index keys of the language signals a reader with these languages meets, in order."""
     return tuple(f"language:{t}" for tag in tags for t in languages.fallbacks(tag))

@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
-from service import graphs, plainyaml
+from service import gcpause, graphs, plainyaml
 from service.model import RULE_FILE, RuleFile
 from service.problems import Problem, RulesetInvalid
 from service.ruleset import Origin, Ruleset, SourcedCase, SourceFile
@@ -64,7 +64,8 @@ def load_ruleset(directory: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES) -> 
     bug) is a problem too, at the file being read when it happened, else at the directory. A
     service keeps its last good rules on RulesetInvalid; no rule file may take it down."""
     try:
-        return _load(directory, max_total_bytes)
+        with gcpause.paused():
+            return _load(directory, max_total_bytes)
     except RulesetInvalid:
         raise
     except Exception as error:

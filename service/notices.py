@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 
 from service import languages
 from service.decision import ShownNotice, Superseded
@@ -16,20 +17,25 @@ class PreparedNotice:
     """A notice with what showing it needs worked out when the ruleset is compiled, and its
     shown forms (one per language and set of rules) built once and then handed out again."""
 
-    __slots__ = ("notice", "id", "rank", "supersedes", "_shown")
+    __slots__ = ("notice", "id", "rank", "supersedes", "_language", "_shown")
 
     def __init__(self, notice: Notice) -> None:
         self.notice = notice
         self.id = notice.id
         self.rank = notice.rank
         self.supersedes = notice.supersedes
+        self._language: dict[tuple[str, ...], str] = {}  # by the order of languages asked
         self._shown: dict[tuple[str, tuple[str, ...]], ShownNotice] = {}
 
     def show(self, rules: tuple[str, ...], order: tuple[str, ...]) -> ShownNotice:
         """The notice in the first language of `order` it has a text in (see
         `languages.text_order`), else in its default language, given by `rules`."""
         notice = self.notice
-        language = languages.choose(notice.texts, order, notice.default_language)
+        language = self._language.get(order)
+        if language is None:
+            language = languages.choose(notice.texts, order, notice.default_language)
+            if len(self._language) < MAX_REMEMBERED:
+                self._language[order] = language
         key = (language, rules)
         shown = self._shown.get(key)
         if shown is None:
@@ -54,22 +60,24 @@ def prepare(notices: Mapping[str, Notice]) -> dict[str, PreparedNotice]:
 
 
 def in_display_order(
-    by_notice: dict[PreparedNotice, list[str]], order: tuple[str, ...]
+    by_notice: dict[PreparedNotice, tuple[str, ...]], order: tuple[str, ...]
 ) -> tuple[tuple[ShownNotice, ...], tuple[Superseded, ...]]:
     """Notices to show, in display order (see `Notice.rank`), each with the rules that gave it,
     and those superseded by a notice that is shown."""
     ranked = sorted(by_notice, key=_rank)
+    superseding = [n for n in ranked if n.supersedes]
+    if not superseding:
+        return tuple([n.show(by_notice[n], order) for n in ranked]), ()
     present = {n.id for n in ranked}
-    superseded_by = {old: n.id for n in reversed(ranked) for old in n.supersedes if old in present}
-    shown = tuple(n.show(tuple(by_notice[n]), order) for n in ranked if n.id not in superseded_by)
+    superseded_by = {old: n.id for n in reversed(superseding) for old in n.supersedes if old in present}
+    shown = tuple([n.show(by_notice[n], order) for n in ranked if n.id not in superseded_by])
     superseded = tuple(
-        Superseded(n.id, superseded_by[n.id], tuple(by_notice[n])) for n in ranked if n.id in superseded_by
+        Superseded(n.id, superseded_by[n.id], by_notice[n]) for n in ranked if n.id in superseded_by
     )
     return shown, superseded
 
 
-def _rank(notice: PreparedNotice) -> tuple[int, int, str]:
-    return notice.rank
+_rank = attrgetter("rank")
 
 
 def sorted_effects(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

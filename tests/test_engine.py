@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from service.decision import Decision, Match
 from service.engine import Engine
-from service.index import Place
 from service.inputs import Article, Location, Reader
 from service.loader import cross_check, parse_file
 from service.model import Notice, Region, Rule
@@ -349,11 +348,8 @@ def test_match_records_the_reason(art: Article, who: Reader, expected: Match) ->
 def test_only_indexed_candidates_are_considered(art: Article, who: Reader, candidates: set[str]) -> None:
     """The index, not a scan: the buckets a decision looks in hold no rule for other publishers
     or other places."""
-    where = who.location
-    place = Place(where.country, where.subdivision, where.anonymized, who.languages)
-    looked_at = {
-        e.rule.id for bucket, _ in MATCHING.index.buckets(art.publisher, place) for e in bucket.entries
-    }
+    buckets = MATCHING.index.buckets(MATCHING.query(art, who, AT))
+    looked_at = {entry.rule.id for bucket, _ in buckets for entry in bucket.entries}
     assert looked_at == candidates
 
 
@@ -850,4 +846,4 @@ def test_memos_are_bounded_and_can_be_turned_off() -> None:
 )
 def test_instants_are_bucketed_by_the_periods_bounds(at: datetime, window: int) -> None:
     """`period` runs from 2024-02-20 until 2024-03-01: the only bounds in MATCHING."""
-    assert MATCHING.window(at) == window
+    assert MATCHING.query(article("period"), reader("RU"), at).window == window
