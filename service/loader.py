@@ -58,14 +58,20 @@ class Parsed:
         return Problem(self.name, line, column, code, message)
 
 
-def load_ruleset(directory: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES) -> Ruleset:
+def load_ruleset(
+    directory: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES, positions: bool = True
+) -> Ruleset:
     """Load and validate every rule file below `directory`. Raises RulesetInvalid with all problems,
     and nothing else: any other failure while loading (a recursion or memory limit, an overflow, a
     bug) is a problem too, at the file being read when it happened, else at the directory. A
-    service keeps its last good rules on RulesetInvalid; no rule file may take it down."""
+    service keeps its last good rules on RulesetInvalid; no rule file may take it down.
+
+    `positions`: keep where each item is defined (`Ruleset.origins`, for lint's warnings). A
+    server passes False: it never reads them, and 10,000 rules' positions weigh megabytes in
+    every worker. Errors keep their positions either way."""
     try:
         with gcpause.paused():
-            return _load(directory, max_total_bytes)
+            return _load(directory, max_total_bytes, positions)
     except RulesetInvalid:
         raise
     except Exception as error:
@@ -83,7 +89,7 @@ def failure(where: str, error: BaseException) -> Problem:
     return Problem(where, 1, 1, "load-failed", f"the rules could not be loaded: {text}")
 
 
-def _load(directory: Path, max_total_bytes: int) -> Ruleset:
+def _load(directory: Path, max_total_bytes: int, positions: bool) -> Ruleset:
     problems: list[Problem] = []
     parsed: list[Parsed] = []
     files: list[SourceFile] = []
@@ -135,7 +141,7 @@ def _load(directory: Path, max_total_bytes: int) -> Ruleset:
             for i, case in enumerate(p.model.cases)
         ),
         files=tuple(files),
-        origins=_origins(parsed),
+        origins=_origins(parsed) if positions else None,
     )
 
 

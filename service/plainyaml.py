@@ -11,6 +11,7 @@ every error."""
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -54,11 +55,14 @@ _DATETIME = re.compile(
     r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})?\Z"
 )
 _RESOLVER = VersionedResolver(version=(1, 2))
+_INTERNED = 100
 _STR = "tag:yaml.org,2002:str"
 
 
 def _scalar(event: Any) -> Any:
     value: str = event.value
+    if len(value) <= _INTERNED:  # ids, codes, tags: one object per distinct text, not per use
+        value = sys.intern(value)
     if not event.implicit[0]:  # quoted or block text
         return value
     if value and value[0] not in _SPECIAL_FIRST:

@@ -102,7 +102,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes, positions=False)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")

@@ -93,7 +93,9 @@ class Reloader:
         self.seen = current
         old = self.rt.engine
         try:
-            ruleset = load_ruleset(self.directory, max_total_bytes=self.rt.settings.rules_max_bytes)
+            ruleset = load_ruleset(
+                self.directory, max_total_bytes=self.rt.settings.rules_max_bytes, positions=False
+            )
             # Compiled here, before the swap: requests never wait for it.
             engine = Engine(ruleset) if ruleset.hash != old.hash else old
         except RulesetInvalid as invalid:
