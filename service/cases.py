@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from service.decision import POSSIBLY_IN_REGION, Decision
 from service.engine import Engine
-from service.explain import region_path
 from service.inputs import Location
 from service.model import Case
 from service.ruleset import Ruleset, SourcedCase
+from service.verdicts import region_path
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location, Reader
-from service.model import Rule, Severity
+from service.model import NoticeSeverity, Rule
 from service.ruleset import Ruleset
 
 Kind = Literal["rule", "notice", "region"]
@@ -46,7 +46,7 @@ class Change:
     @property
     def order(self) -> tuple[bool, bool, int, str]:
         """Notices before effects, gains before losses, the most serious first."""
-        rank = Severity[self.severity] if self.severity else 0
+        rank = NoticeSeverity[self.severity] if self.severity else 0
         return (self.kind == "effect", not self.gained, rank, self.id)
 
     def __str__(self) -> str:

@@ -163,8 +163,9 @@ class Region(Strict):
 # ---- notices -------------------------------------------------------------------------------
 
 
-class Severity(IntEnum):
-    """Ordered so that the most serious sorts first."""
+class NoticeSeverity(IntEnum):
+    """A notice's severity, ordered so that the most serious sorts first (how bad a problem in a
+    rule file is, is `problems.ProblemLevel`)."""
 
     legal = 0
     warning = 1
@@ -205,7 +206,7 @@ class Notice(Strict):
     @property
     def rank(self) -> tuple[int, int, str]:
         """Order of display: severity, then higher priority first, then id."""
-        return (Severity[self.severity], -self.priority, self.id)
+        return (NoticeSeverity[self.severity], -self.priority, self.id)
 
 
 # ---- rules ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+ProblemLevel = Literal["error", "warning"]  # how bad a problem is (a notice has a `NoticeSeverity`)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -17,7 +17,7 @@ class Problem:
     column: int
     code: str
     message: str
-    severity: Severity = "error"
+    severity: ProblemLevel = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message} [{self.code}]"

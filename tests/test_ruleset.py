@@ -243,7 +243,13 @@ def test_ruleset_is_immutable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["Body", "Ünïcode ✓ 😀", 'quotes \\" and \\\\ backslash', "tab\\tand\\u2028line sep", "ctl \\u0001\\u001f"],
+    [
+        "Body",
+        "Ünïcode ✓ 😀",
+        'quotes \\" and \\\\ backslash',
+        "tab\\tand\\u2028line sep",
+        "ctl \\u0001\\u001f",
+    ],
 )
 def test_canonical_bytes_are_what_json_writes(tmp_path: Path, body: str) -> None:
     """The hash is archived with every decision: its bytes must not change with the writer."""

@@ -19,7 +19,7 @@ from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, problems, status, witness
+from service.web import admin, audit, auth, decisions, explain_api, hooks, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
 from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
@@ -88,7 +88,7 @@ def create_app(
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)
-    app.register_blueprint(explain.bp)
+    app.register_blueprint(explain_api.bp)
     # With keys, audit and admin endpoints are served to keys with those roles; without keys, only
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
