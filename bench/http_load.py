@@ -40,7 +40,7 @@ from common import REPO, SEED, figure, free_port, stop_process, table, write_rul
 from service.network import is_locatable  # noqa: E402
 
 BIN = Path(sys.executable).parent
-FLASK_APP = '''
+FLASK_APP = """
 from flask import Flask, Response
 
 app = Flask("floor")
@@ -50,7 +50,7 @@ BODY = b'{"ok":true,"notices":[]}'
 @app.post("/v1/decisions")
 def floor():
     return Response(BODY, mimetype="application/json")
-'''
+"""
 LUA = """
 local bodies = {%s}
 local i = 0

@@ -19,7 +19,7 @@ from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
+from service.web import admin, audit, auth, decisions, explain_api, hooks, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
 from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
@@ -78,17 +78,17 @@ def create_app(
         events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
-    rt.reloader = Reloader(rt)
+    rt.reloader = Reloader(rt, settings.rules_dir, settings.rules_max_bytes, rt.metrics, clock)
     rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)
     hooks.install(app, settings, rt.metrics)
-    app.register_blueprint(metrics.bp)
+    app.register_blueprint(status.metrics_bp)
     auth.install(app, rt.keys, settings.decisions_need_key)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)
-    app.register_blueprint(explain.bp)
+    app.register_blueprint(explain_api.bp)
     # With keys, audit and admin endpoints are served to keys with those roles; without keys, only
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
@@ -102,7 +102,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes, positions=False)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")

@@ -13,12 +13,9 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Response
-
 from service.audit.usage import Usage
 from service.decision import Decision
 
-bp = Blueprint("metrics", __name__)
 log = logging.getLogger("herald.metrics")
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -260,18 +257,3 @@ class _ReadableFiles:
 
         files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if os.path.getsize(f) > 0]
         return mp.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
-
-
-@bp.get("/metrics")
-def metrics_view() -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    from service.web.runtime import runtime
-
-    rt = runtime()
-    if rt.geo_follower is not None:
-        rt.geo_follower.report()
-    if rt.usage is not None and rt.settings.audit == "on":
-        rt.metrics.audit_disk(rt.usage.measure(), rt.settings.audit_min_free_mb * 1024 * 1024)
-    body: Any = rt.metrics.exposition()
-    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
