@@ -45,9 +45,7 @@ class Explanation:
 
 def explain(engine: Engine, article: Article, reader: Reader, at: datetime) -> Explanation:
     """The decision, and for every rule of the ruleset why it did or did not apply."""
-    verdicts = [
-        verdict(rule, engine.ruleset, article, reader, at) for rule in engine.ruleset.rules.values()
-    ]
+    verdicts = [verdict(rule, engine.ruleset, article, reader, at) for rule in engine.ruleset.rules.values()]
     verdicts.sort(key=lambda v: (not v.applies, v.rule))
     return Explanation(engine.decide(article, reader, at), tuple(verdicts))
 

@@ -19,6 +19,8 @@ from service.decision import Decision
 from service.inputs import Article
 from service.ruleset import Ruleset
 
+Logged = tuple[str, Article, Decision]  # a decision id, the article and its decision
+
 
 class Events(Protocol):
     """What the service tells the audit log. A later hot reload calls `ruleset_loaded`/`_rejected`."""
@@ -28,6 +30,14 @@ class Events(Protocol):
         decision_id: str,
         article: Article,
         decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = ...,
+        named_tags: frozenset[str] = ...,
+    ) -> None: ...
+    def decisions(
+        self,
+        batch: Sequence[Logged],
         address: str | None,
         *,
         what_if: bool = ...,
@@ -48,6 +58,16 @@ class NoAudit:
         decision_id: str,
         article: Article,
         decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
+    ) -> None:
+        return None
+
+    def decisions(
+        self,
+        batch: Sequence[Logged],
         address: str | None,
         *,
         what_if: bool = False,
@@ -94,11 +114,28 @@ class AuditLog:
         named_tags: frozenset[str] = frozenset(),
     ) -> None:
         """`named_tags`: the tags the decision's rules name, kept whole in the record (see bounds.py)."""
+        self.decisions([(decision_id, article, decision)], address, what_if=what_if, named_tags=named_tags)
+
+    def decisions(
+        self,
+        batch: Sequence[Logged],
+        address: str | None,
+        *,
+        what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
+    ) -> None:
+        """The decisions of one request (one reader, one instant), written in one group commit: all
+        are recorded or none is (and the caller counts them lost)."""
         network = reduce_address(address, self.address, self.address_key)
-        fields = decision_fields(
-            decision_id, article, decision, network, what_if=what_if, named_tags=named_tags
+        self.writer.write_many(
+            "decision",
+            [
+                decision_fields(
+                    decision_id, article, decision, network, what_if=what_if, named_tags=named_tags
+                )
+                for decision_id, article, decision in batch
+            ],
         )
-        self.writer.write("decision", fields)
 
     def started(self) -> None:
         self._event("started", {"herald": _version()})

@@ -32,7 +32,8 @@ def decide_one() -> Response:
     engine, at = rules_at(rt, body.at)  # one ruleset for the whole request, even if a reload happens
     article = body.article.to_article()
     decision = engine.decide(article, reader, at)
-    return json_response(_answer(rt, engine, article, decision, address, what_if=body.at is not None))
+    (answer,) = _answers(rt, engine, [(article, decision)], address, what_if=body.at is not None)
+    return json_response(answer)
 
 
 @bp.post("/v1/decisions/batch")
@@ -49,10 +50,8 @@ def decide_batch() -> Response:
     engine, at = rules_at(rt, body.at)
     what_if = body.at is not None
     articles = [fields.to_article() for fields in body.articles]
-    decisions = [
-        _answer(rt, engine, article, engine.decide(article, reader, at), address, what_if=what_if)
-        for article in articles
-    ]
+    decided = [(article, engine.decide(article, reader, at)) for article in articles]
+    decisions = _answers(rt, engine, decided, address, what_if=what_if)
     return json_response(
         {"reader": _location(reader.location), "ruleset": engine.hash, "decisions": decisions}
     )
@@ -88,7 +87,8 @@ def decide_get() -> Response:
     article = parsed.article.to_article()
     engine = rt.engine
     decision = engine.decide(article, reader, rt.clock())
-    return json_response(_answer(rt, engine, article, decision, address, what_if=False))
+    (answer,) = _answers(rt, engine, [(article, decision)], address, what_if=False)
+    return json_response(answer)
 
 
 def rules_at(rt: Runtime, at: datetime | None) -> tuple[Engine, datetime]:
@@ -115,18 +115,21 @@ def parse(model: type[M]) -> M:
         raise from_validation(error) from None
 
 
-def _answer(
+def _answers(
     rt: Runtime,
     engine: Engine,
-    article: Article,
-    decision: Decision,
+    decided: list[tuple[Article, Decision]],
     address: str | None,
     *,
     what_if: bool,
-) -> dict[str, Any]:
-    decision_id = rt.new_id()
-    rt.log_decision(Answered(decision_id, article, decision, address, what_if, named_tags(engine.ruleset)))
-    return {"decision_id": decision_id, **render(decision, what_if=what_if)}
+) -> list[dict[str, Any]]:
+    """The decisions of one request with their ids, logged together before any answer leaves."""
+    tags = named_tags(engine.ruleset)
+    answered = [
+        Answered(rt.new_id(), article, decision, address, what_if, tags) for article, decision in decided
+    ]
+    rt.log_decisions(answered)
+    return [{"decision_id": a.decision_id, **render(a.decision, what_if=what_if)} for a in answered]
 
 
 def render(decision: Decision, *, what_if: bool = False) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
@@ -59,10 +59,11 @@ class Answered:
     named_tags: frozenset[str] = frozenset()  # tags the rules name: the record keeps them whole
 
 
-DecisionLogger = Callable[[Answered], None]
+DecisionLogger = Callable[[Answered], None]  # one decision (what tests inject)
+DecisionsLogger = Callable[[Sequence[Answered]], None]  # the decisions of one request (what views call)
 
 
-def _discard(_: Answered) -> None:
+def _discard(_: Sequence[Answered]) -> None:
     return None
 
 
@@ -75,7 +76,7 @@ class Runtime:
     geo_error: str | None
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_decision_id
-    log_decision: DecisionLogger = _discard
+    log_decisions: DecisionsLogger = _discard
     pid: int = field(default_factory=os.getpid)
     audit: Events = field(default_factory=NoAudit)  # events: ruleset_loaded/_rejected, stopped
     rejected: Rejection | None = None  # the last rules change that failed to load, while it stands
