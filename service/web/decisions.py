@@ -13,6 +13,7 @@ from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location
 from service.model import ArticleFields
+from service.vocabulary import warnings_for
 from service.web.body import read_json
 from service.web.locate import locate
 from service.web.problems import ApiProblem, from_validation
@@ -81,7 +82,9 @@ def decide_get() -> Response:
     try:
         parsed = DecisionRequest.model_validate({"article": fields})
     except ValidationError as error:
-        raise from_validation(error, strip="article") from None  # name the query parameter
+        raise from_validation(
+            error, strip="article", model=DecisionRequest
+        ) from None  # name the query parameter
     rt = runtime()
     reader, address = locate(None, request, rt)
     article = parsed.article.to_article()
@@ -112,7 +115,7 @@ def parse(model: type[M]) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as error:
-        raise from_validation(error) from None
+        raise from_validation(error, model=model) from None
 
 
 def _answers(
@@ -125,11 +128,15 @@ def _answers(
 ) -> list[dict[str, Any]]:
     """The decisions of one request with their ids, logged together before any answer leaves."""
     tags = named_tags(engine.ruleset)
+    warn = warnings_for(engine.ruleset)
     answered = [
         Answered(rt.new_id(), article, decision, address, what_if, tags) for article, decision in decided
     ]
     rt.log_decisions(answered)
-    return [{"decision_id": a.decision_id, **render(a.decision, what_if=what_if)} for a in answered]
+    return [
+        {"decision_id": a.decision_id, **render(a.decision, what_if=what_if), "warnings": warn(a.article)}
+        for a in answered
+    ]
 
 
 def render(decision: Decision, *, what_if: bool = False) -> dict[str, Any]:
