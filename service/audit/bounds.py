@@ -32,6 +32,8 @@ def bounded_tags(tags: Iterable[str], named: frozenset[str]) -> tuple[list[str],
     """Tags as recorded: every tag in `named` whole, at most TAGS_MAX others, each cut to TAG_MAX;
     with the count of tags left out (`items`) and of characters cut (`chars`) when any were."""
     everything = sorted(tags)
+    if len(everything) <= TAGS_MAX and all(len(t) <= TAG_MAX for t in everything):
+        return everything, {}  # the common case, decided without looking at `named`
     others = [t for t in everything if t not in named]
     if len(others) <= TAGS_MAX and all(len(t) <= TAG_MAX for t in others):
         return everything, {}

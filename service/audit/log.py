@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from service.audit.address import AddressMode, reduce_address
 from service.audit.archive import Archive, Load
 from service.audit.chain import Chain
-from service.audit.records import decision_fields, ruleset_fields
+from service.audit.records import decision_fields, reader_fields, ruleset_fields
 from service.audit.witness import Witness
 from service.audit.writer import AuditWriter, parse_fsync
 from service.config import Settings
@@ -127,11 +127,20 @@ class AuditLog:
         """The decisions of one request (one reader, one instant), written in one group commit: all
         are recorded or none is (and the caller counts them lost)."""
         network = reduce_address(address, self.address, self.address_key)
+        # One reader, one instant: the reader's fields are built once (the writer serializes them
+        # with each record, whose hash covers them).
+        reader = reader_fields(batch[0][2], network) if batch else None
         self.writer.write_many(
             "decision",
             [
                 decision_fields(
-                    decision_id, article, decision, network, what_if=what_if, named_tags=named_tags
+                    decision_id,
+                    article,
+                    decision,
+                    network,
+                    what_if=what_if,
+                    named_tags=named_tags,
+                    reader=reader,
                 )
                 for decision_id, article, decision in batch
             ],
