@@ -52,17 +52,28 @@ class Warnings:
             "tag": self.vocabulary.tags,
         }
         self._remembered: dict[tuple[str, str], str | None] = {}
+        # Whole articles' answers too (a site's pages repeat their publisher, section and tags).
+        self._articles: dict[tuple[str, str | None, str | None, frozenset[str]], tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, article: Article) -> list[str]:
         """The warnings for `article`, in field order (publisher, section, type, tags sorted)."""
+        key = (article.publisher, article.section, article.type, article.tags)
+        found = self._articles.get(key)
+        if found is None:
+            found = self._articles[key] = self._warnings(article)
+            if len(self._articles) > _REMEMBERED:
+                self._articles.clear()
+        return list(found)
+
+    def _warnings(self, article: Article) -> tuple[str, ...]:
         asked = [("publisher", article.publisher)]
         asked += [
             (field, value) for field, value in (("section", article.section), ("type", article.type)) if value
         ]
         asked += [("tag", tag) for tag in sorted(article.tags)]
         found = [self._warning(field, value) for field, value in asked]
-        return [w for w in found if w is not None]
+        return tuple(w for w in found if w is not None)
 
     def _warning(self, field: str, value: str) -> str | None:
         key = (field, value)

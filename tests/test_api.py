@@ -439,24 +439,3 @@ def test_a_made_up_method_does_not_grow_the_metrics(client: FlaskClient) -> None
     count = 'herald_request_duration_seconds_count{endpoint="unmatched",method="other",status="405"}'
     assert f"{count} 20.0" in text
 
-
-def test_a_plain_body_is_parsed_once_and_a_doubtful_one_strictly(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """pydantic parses and validates a plain body in one step; the strict reader only reads bodies
-    pydantic refuses or that hold a key twice (see body.read_model)."""
-    import service.web.body
-
-    strict: list[bytes] = []
-    read_json = service.web.body.read_json
-    monkeypatch.setattr(service.web.body, "read_json", lambda data: strict.append(data) or read_json(data))
-    plain = b'{"article": {"publisher": "rferl", "tags": ["a\\"b:", "c"]}, "reader": {"country": "RU"}}'
-    assert client.post("/v1/decisions", data=plain, content_type="application/json").status_code == 200
-    batch = (
-        b'{"reader": {"country": "RU"}, "articles": [{"publisher": "rferl"}, {"publisher": "x", "id": "1"}]}'
-    )
-    assert client.post("/v1/decisions/batch", data=batch, content_type="application/json").status_code == 200
-    assert strict == []
-    twice = b'{"articles": [{"publisher": "rferl"}, {"publisher": "x", "publisher": "y"}]}'
-    assert client.post("/v1/decisions/batch", data=twice, content_type="application/json").status_code == 400
-    assert strict == [twice]

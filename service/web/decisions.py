@@ -14,7 +14,7 @@ from service.engine import Engine
 from service.inputs import Article, Location
 from service.model import ArticleFields
 from service.vocabulary import warnings_for
-from service.web.body import read_model
+from service.web.body import read_json
 from service.web.locate import locate
 from service.web.problems import ApiProblem, from_validation
 from service.web.runtime import Answered, Runtime, runtime
@@ -111,7 +111,11 @@ def parse(model: type[M]) -> M:
             "Unsupported Media Type",
             f"send the body as application/json, not {request.mimetype or 'nothing'!r}",
         )
-    return read_model(model, request.get_data(cache=False))
+    value = read_json(request.get_data(cache=False))
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise from_validation(error, model=model) from None
 
 
 def _answers(
