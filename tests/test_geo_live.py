@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections import Counter
@@ -101,10 +100,8 @@ def live_env(watched: Path) -> dict[str, str]:
 
 
 def test_a_file_renamed_over_under_load_reaches_every_worker_within_two_intervals(
-    tmp_path: Path, city_db: Path
+    tmp_path: Path, watched: Path
 ) -> None:
-    watched = tmp_path / "GeoLite2-City.mmdb"
-    shutil.copyfile(city_db, watched)
     with serving(tmp_path, live_env(watched), workers=2) as server, Load(server) as load:
         time.sleep(0.5)
         fresh = tmp_path / "GeoLite2-City.mmdb.new"
@@ -122,10 +119,8 @@ def test_a_file_renamed_over_under_load_reaches_every_worker_within_two_interval
 
 
 def test_a_corrupt_replacement_is_refused_and_the_old_data_keeps_serving(
-    tmp_path: Path, city_db: Path
+    tmp_path: Path, city_db: Path, watched: Path
 ) -> None:
-    watched = tmp_path / "GeoLite2-City.mmdb"
-    shutil.copyfile(city_db, watched)
     with serving(tmp_path, live_env(watched), workers=2) as server, Load(server) as load:
         broken = tmp_path / "GeoLite2-City.mmdb.new"
         broken.write_bytes(city_db.read_bytes()[: city_db.stat().st_size // 2])  # a truncated download

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,13 +30,6 @@ def where(app: Flask, ip: str) -> tuple[Any, ...]:
     body = app.test_client().post("/v1/decisions", json={"article": RFERL, "reader": {"ip": ip}}).get_json()
     reader = body["reader"]
     return reader["country"], reader["subdivision"], [n["id"] for n in body["notices"]]
-
-
-@pytest.fixture
-def watched(tmp_path: Path, city_db: Path) -> Path:
-    path = tmp_path / "GeoLite2-City.mmdb"
-    shutil.copyfile(city_db, path)
-    return path
 
 
 def replace(watched: Path, build: Callable[[Path], Any]) -> None:
