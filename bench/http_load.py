@@ -290,6 +290,11 @@ def compare(
     return best
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="length of one wrk run")
@@ -302,6 +307,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds, rounds = (3.0, 1) if args.quick else (args.seconds, args.rounds)
     wrk = ensure_wrk()
+    print(f"# load average at start: {_load()} (the machine is shared: read ratios, measured in one run)")
     cores = len(os.sched_getaffinity(0))
     default = Model("gthread", cores, 4)  # what `herald serve` runs with no options
     models = [Model.parse(m) for m in args.models.split(",") if m] or [default]
@@ -337,6 +343,7 @@ def main() -> None:
         figure("batch_gain", b.requests_per_s * 100 / h.requests_per_s, "x")
         if not args.skip_rss:
             figure(f"rss_mb_{args.rules}_rules", rss_mb(work, args.rules), "MB")
+    print(f"# load average at end: {_load()}")
     print()
     table(
         ("model", "herald req/s", "flask req/s", "ratio", "p50 ms", "p99 ms", "flask p99 ms", "batch dec/s"),
