@@ -15,7 +15,14 @@ def dry_run(tmp_path: Path, *args: str) -> str:
     """What make would run in a fresh clone (no .venv yet), without running it."""
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(REPO / name, tmp_path / name)
-    done = subprocess.run(["make", "-n", *args], cwd=tmp_path, capture_output=True, text=True, check=True)
+    # --no-print-directory: under `make test` (MAKELEVEL set) make would print "Entering directory".
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout
 
 
