@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ class FileCheck:
     torn_offset: int = 0
     problem: Finding | None = None
     notes: list[str] = field(default_factory=list)
+    head: list[dict[str, Any]] = field(default_factory=list)  # the first few readable records
 
     @property
     def ok(self) -> bool:
@@ -67,12 +68,16 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 class _Scan:
     """Walks one file's lines along its chain; stops at the first record out of place."""
 
-    def __init__(self, check: FileCheck, lines: list[bytes], chain: Chain) -> None:
-        self.check, self.lines, self.chain = check, lines, chain
+    def __init__(
+        self, check: FileCheck, lines: list[bytes], chain: Chain, start: tuple[int, str] | None = None
+    ) -> None:
+        self.check, self.lines, self.chain, self.start = check, lines, chain, start
 
     def run(self) -> Finding | None:
         first = _parse(self.lines[0]) if self.lines else None
-        if first is not None and "follows" in first:
+        if self.start is not None:
+            seq, prev = self.start  # a part of a file, after records already checked (shipping)
+        elif first is not None and "follows" in first:
             seq, prev = int(first["seq"]), str(first["prev"])  # the link is checked across files
         else:
             seq, prev = 0, GENESIS
@@ -138,11 +143,18 @@ class _Scan:
 
 
 def check_file(path: Path, chain: Chain) -> FileCheck:
-    data = path.read_bytes()
+    return check_data(path, path.read_bytes(), chain)
+
+
+def check_data(path: Path, data: bytes, chain: Chain, start: tuple[int, str] | None = None) -> FileCheck:
+    """The chain of one file's bytes, read from disk or rebuilt from the database's canonical text.
+    `start` (seq, prev) checks a part of a file that follows records already checked."""
     check = FileCheck(path)
     cut = data.rfind(b"\n") + 1
     check.torn, check.torn_offset = data[cut:], cut
-    check.problem = _Scan(check, data[:cut].splitlines(), chain).run()
+    lines = data[:cut].splitlines()
+    check.head = [r for raw in lines[:3] if (r := _parse(raw)) is not None]
+    check.problem = _Scan(check, lines, chain, start).run()
     return check
 
 
@@ -150,13 +162,14 @@ def verify(directories: Sequence[Path], key: bytes | None = None) -> Report:
     """Every file's chain, the links between files that continue one another, and the archive."""
     chain = Chain(key)
     checks = [check_file(path, chain) for path in log_files(directories)]
-    _link(checks)
+    link(checks)
     rulesets = [c for d in directories for c in verify_archive(d)]
     return Report(checks, rulesets)
 
 
-def _link(checks: list[FileCheck]) -> None:
-    """Rotated and recovered files name the file they continue; check each link and each file's end."""
+def link(checks: list[FileCheck], held: Callable[[FileCheck], bool] | None = None) -> None:
+    """Rotated and recovered files name the file they continue; check each link and each file's end.
+    `held` says whether a writer still has a file open (default: its lock on disk)."""
     by_name = {c.path.name: c for c in checks}
     successor: dict[str, FileCheck] = {}
     for check in checks:
@@ -176,7 +189,7 @@ def _link(checks: list[FileCheck]) -> None:
         if after is not None:
             _check_link(check, after)
         else:
-            _check_end(check, _later_of_same_writer(check, checks))
+            _check_end(check, _later_of_same_writer(check, checks), held or _held_on_disk)
 
 
 def _check_link(check: FileCheck, after: FileCheck) -> None:
@@ -192,7 +205,7 @@ def _check_link(check: FileCheck, after: FileCheck) -> None:
         detail = f"{after.path.name} continues from seq {want_seq - 1}; records after it were added here"
         check.problem = Finding("inserted", want_seq, None, detail)
         return
-    recovered = next((r for r in _head(after) if r.get("kind") == "recovered"), None)
+    recovered = next((r for r in after.head if r.get("kind") == "recovered"), None)
     said = recovered.get("torn") if recovered else None
     if check.torn:
         if said != _torn(check):
@@ -217,9 +230,13 @@ def _later_of_same_writer(check: FileCheck, checks: list[FileCheck]) -> FileChec
     return None
 
 
-def _check_end(check: FileCheck, later: FileCheck | None) -> None:
+def _held_on_disk(check: FileCheck) -> bool:
+    return is_held(check.path)
+
+
+def _check_end(check: FileCheck, later: FileCheck | None, held: Callable[[FileCheck], bool]) -> None:
     last_seq = check.last["seq"] if check.last else -1
-    if is_held(check.path):
+    if held(check):
         check.notes.append("open: being written")
         return
     if later is not None and not check.torn and (check.last is None or check.last.get("kind") != "stopped"):
@@ -231,12 +248,6 @@ def _check_end(check: FileCheck, later: FileCheck | None) -> None:
         detail = "ends without a stopped event and no file continues it (records removed at the end, "
         detail += "or a crash not yet recovered)"
         check.problem = Finding("truncated", last_seq + 1, check.records + 1, detail)
-
-
-def _head(check: FileCheck) -> list[dict[str, Any]]:
-    """The first few records of a file (a recovered event comes first)."""
-    with check.path.open("rb") as f:
-        return [r for _, raw in zip(range(3), f, strict=False) if (r := _parse(raw)) is not None]
 
 
 def _torn(check: FileCheck) -> dict[str, Any]:

@@ -8,9 +8,10 @@ import orjson
 from flask import Blueprint, Response, request
 
 from service.audit.explain import explain_decision
-from service.audit.reader import find_decision
-from service.audit.replay import Engines
-from service.audit.summary import as_json, summarize
+from service.audit.source import Source, open_source
+from service.audit.store import StoreError
+from service.audit.summary import as_json
+from service.config import Settings
 from service.web.problems import ApiProblem
 from service.web.runtime import runtime
 
@@ -21,11 +22,11 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 @bp.get("/v1/audit/decisions/<decision_id>")
 def decision(decision_id: str) -> Response:
     """The logged record and why each rule did or did not match, with the replay verdict."""
-    directories = [runtime().settings.audit_dir]
-    record = find_decision(directories, decision_id)
-    if record is None:
-        raise ApiProblem(404, "Not Found", f"decision {decision_id!r} is not in the audit log")
-    body = {"record": record, "explanation": explain_decision(record, Engines(directories))}
+    with _source() as source:
+        record = source.find_decision(decision_id)
+        if record is None:
+            raise ApiProblem(404, "Not Found", f"decision {decision_id!r} is not in the audit log")
+        body = {"record": record, "explanation": explain_decision(record, source.engines())}
     return Response(orjson.dumps(body), mimetype="application/json")
 
 
@@ -37,12 +38,19 @@ def summary() -> Response:
         if value is not None and not _DAY.match(value):
             raise ApiProblem(400, "Bad parameter", f"{name!r} must be a date, YYYY-MM-DD; got {value!r}")
     by_subdivision = request.args.get("subdivision") in ("1", "true")
-    rows = summarize(
-        [runtime().settings.audit_dir],
-        bounds["from"],
-        bounds["to"],
-        by_subdivision=by_subdivision,
-        threads=1,
-    )
+    with _source() as source:
+        rows = source.summarize(bounds["from"], bounds["to"], by_subdivision=by_subdivision)
     body = {"from": bounds["from"], "to": bounds["to"], "rows": as_json(rows, by_subdivision)}
     return Response(orjson.dumps(body), mimetype="application/json")
+
+
+def _source() -> Source:
+    """The log files, or the audit database when HERALD_AUDIT_DB is set (a 503 if it cannot be read)."""
+    return open_source_or_503(runtime().settings)
+
+
+def open_source_or_503(settings: Settings) -> Source:
+    try:
+        return open_source(settings, threads=1)
+    except StoreError as error:
+        raise ApiProblem(503, "Audit store unavailable", str(error)) from None

@@ -1,0 +1,293 @@
+"""Ships a node's audit files into the PostgreSQL store: verified, exactly once, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from service.audit.chain import Chain
+from service.audit.files import RULESETS, is_held, log_files, parse_name
+from service.audit.store import ensure_partitions, month_of
+from service.audit.verify import check_data
+
+log = logging.getLogger("herald.audit.ship")
+
+CHUNK = 16 << 20  # bytes of a file shipped in one transaction
+DECISION_COLUMNS = (
+    "node, file, seq, day, logged_at, decided_at, decision_id, country, subdivision, source, publisher, "
+    "article_id, notices, rules, ruleset, what_if, record"
+)
+EVENT_COLUMNS = "node, file, seq, logged_at, kind, record"
+
+
+class ShipError(Exception):
+    """A record whose chain does not verify (nothing from it on is shipped), or a bad archived ruleset."""
+
+
+@dataclass
+class Shipped:
+    records: int = 0
+    files: int = 0
+    rulesets: int = 0
+    checkpoints: int = 0
+    per_file: dict[str, int] = field(default_factory=dict)
+
+
+def decision_row(node: str, file: str, record: dict[str, Any], text: str) -> tuple[Any, ...]:
+    """The typed columns of a decision, in DECISION_COLUMNS order (verify --db recomputes them)."""
+    reader = record.get("reader") or {}
+    article = record.get("article") or {}
+    ts = str(record["ts"])
+    return (
+        node,
+        file,
+        record["seq"],
+        ts[:10],
+        ts,
+        record.get("at"),
+        record.get("decision_id"),
+        reader.get("country"),
+        reader.get("subdivision"),
+        reader.get("source"),
+        article.get("publisher"),
+        _text(article.get("id")),
+        [str(n.get("id")) for n in record.get("notices") or ()],
+        [str(r) for r in record.get("rules") or ()],
+        record.get("ruleset"),
+        bool(record.get("what_if", False)),
+        text,
+    )
+
+
+def event_row(node: str, file: str, record: dict[str, Any], text: str) -> tuple[Any, ...]:
+    """An event's columns, in EVENT_COLUMNS order."""
+    return (node, file, record["seq"], record["ts"], record.get("kind"), text)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """How far a file is shipped: last seq, bytes, and the hash the next record must follow."""
+
+    seq: int
+    offset: int
+    last_hash: str | None
+
+
+@dataclass
+class Batch:
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    last: dict[str, Any] | None = None
+    size: int = 0  # bytes of the lines verified
+    problem: str | None = None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def node_of(path: Path) -> str:
+    parts = parse_name(path.name)
+    return parts.node if parts else "-"
+
+
+class Shipper:
+    """Ships one audit directory. Per file, each transaction takes the file's advisory lock, reads the
+    shipped position, verifies the next complete lines along the chain, copies them and moves the
+    position: two shippers never ship a record twice, and a killed one loses only its open transaction."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], directory: Path, chain: Chain, chunk: int = CHUNK
+    ) -> None:
+        self.conn, self.directory, self.chain, self.chunk = conn, directory, chain, chunk
+        self._months: set[Any] = set()
+        self._rulesets: set[str] = set()
+
+    def ship(self, progress: Callable[[int], None] | None = None) -> Shipped:
+        shipped = Shipped()
+        shipped.rulesets = self.ship_rulesets()
+        for path in log_files([self.directory]):
+            count = self.ship_file(path, progress)
+            shipped.files += 1
+            shipped.records += count
+            shipped.per_file[path.name] = count
+        shipped.checkpoints = self.ship_checkpoints()
+        return shipped
+
+    # -- one file ------------------------------------------------------------------------------------
+
+    def ship_file(self, path: Path, progress: Callable[[int], None] | None = None) -> int:
+        node, name = node_of(path), path.name
+        parts = parse_name(name)
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO files (node, file, day) VALUES (%s, %s, coalesce(%s, current_date)) "
+                "ON CONFLICT DO NOTHING",
+                (node, name, parts.opened.date() if parts else None),
+            )
+        total = 0
+        while True:
+            position = self._position(node, name)
+            held = is_held(path)  # before reading: a writer that stops after this leaves no torn tail
+            with path.open("rb") as f:
+                f.seek(position.offset)
+                data = f.read(self.chunk)
+                if len(data) == self.chunk:
+                    data += f.readline()  # to the end of the line: a batch holds at least one record
+            cut = data.rfind(b"\n") + 1
+            torn = data[cut:] if not held and len(data) < self.chunk else b""
+            batch = self._verified(path, node, name, data[:cut], position)
+            months = {month_of(str(r[3])) for r in batch.rows} - self._months
+            ensure_partitions(self.conn, months)
+            self._months |= months
+            with self.conn.transaction():
+                self.conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"herald-ship:{node}/{name}",)
+                )
+                if self._position(node, name) != position:
+                    continue  # another shipper moved on meanwhile: read again from where it stopped
+                if batch.last is not None or self._changed(node, name, held, torn):
+                    self._copy(batch.rows, batch.events)
+                    last = batch.last or {}
+                    self.conn.execute(
+                        "UPDATE files SET shipped_seq = %s, shipped_offset = %s, last_hash = %s, "
+                        "last_ts = coalesce(%s, last_ts), held = %s, torn = %s, shipped_at = now() "
+                        "WHERE node = %s AND file = %s",
+                        (
+                            last.get("seq", position.seq),
+                            position.offset + batch.size,
+                            last.get("hash", position.last_hash),
+                            last.get("ts"),
+                            held,
+                            torn or None,
+                            node,
+                            name,
+                        ),
+                    )
+            count = len(batch.rows) + len(batch.events)
+            total += count
+            if progress is not None:
+                progress(count)
+            if batch.problem is not None:
+                raise ShipError(f"{path}:{batch.problem}")
+            if len(data) < self.chunk:
+                return total
+
+    def _position(self, node: str, name: str) -> Position:
+        row = self.conn.execute(
+            "SELECT shipped_seq, shipped_offset, last_hash FROM files WHERE node = %s AND file = %s",
+            (node, name),
+        ).fetchone()
+        assert row is not None
+        return Position(int(row[0]), int(row[1]), row[2])
+
+    def _changed(self, node: str, name: str, held: bool, torn: bytes) -> bool:
+        row = self.conn.execute(
+            "SELECT held, torn FROM files WHERE node = %s AND file = %s", (node, name)
+        ).fetchone()
+        return row is None or row[0] != held or bytes(row[1] or b"") != torn
+
+    def _verified(self, path: Path, node: str, name: str, chunk: bytes, position: Position) -> Batch:
+        """Rows for the lines of `chunk` whose chain verifies (the same check as `herald audit verify`),
+        and where the first one that does not is (its seq and what is wrong), if any."""
+        start = (position.seq + 1, position.last_hash) if position.last_hash is not None else None
+        check = check_data(path, chunk, self.chain, start)
+        batch = Batch()
+        for raw in chunk.splitlines()[: check.records]:
+            record = orjson.loads(raw)
+            text = raw.decode()
+            if record.get("kind") == "decision":
+                batch.rows.append(decision_row(node, name, record, text))
+            else:
+                batch.events.append(event_row(node, name, record, text))
+            batch.size += len(raw) + 1
+            batch.last = record
+        if check.problem is not None:
+            p = check.problem
+            batch.problem = f"{p.seq}: {p.kind}: {p.detail} (not shipped; `herald audit verify` tells more)"
+        return batch
+
+    def _copy(self, rows: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> None:
+        with self.conn.cursor() as cur:
+            if rows:
+                with cur.copy(f"COPY decisions ({DECISION_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            if events:
+                with cur.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
+                    for event in events:
+                        copy.write_row(event)
+
+    # -- rulesets and checkpoints -------------------------------------------------------------------
+
+    def ship_rulesets(self) -> int:
+        """Archived rulesets not yet in the store, each checked against its hash first."""
+        folder = self.directory / RULESETS
+        if not folder.is_dir():
+            return 0
+        if not self._rulesets:
+            self._rulesets = {r[0] for r in self.conn.execute("SELECT hash FROM rulesets").fetchall()}
+        count = 0
+        for path in sorted(folder.glob("*.json")):
+            name = "sha256:" + path.stem
+            if name in self._rulesets:
+                continue
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != path.stem:
+                raise ShipError(f"{path}: contents do not match the hash in its name")
+            with self.conn.transaction():
+                self.conn.execute(
+                    "INSERT INTO rulesets (hash, canonical) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (name, data),
+                )
+            self._rulesets.add(name)
+            count += 1
+        return count
+
+    def ship_checkpoints(self) -> int:
+        """Checkpoint logs (`checkpoints.jsonl`, or `checkpoints/*.jsonl`): every complete line, once."""
+        sources = [
+            self.directory / "checkpoints.jsonl",
+            *sorted((self.directory / "checkpoints").glob("*.jsonl")),
+        ]
+        count = 0
+        for source in (s for s in sources if s.is_file()):
+            rows = list(_checkpoint_rows(source))
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO checkpoints (node, source, line, record) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    rows,
+                )
+                count += len(rows)
+        return count
+
+
+def _checkpoint_rows(source: Path) -> Iterable[tuple[str, str, int, str]]:
+    with source.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                return
+            text = raw.rstrip(b"\n").decode()
+            try:
+                node = str(orjson.loads(text).get("node", "-"))
+            except (orjson.JSONDecodeError, AttributeError):
+                node = "-"
+            yield node, source.name, number, text
+
+
+def follow(shipper: Shipper, interval: float, stop: Callable[[], bool]) -> None:
+    """Ships, then ships again every `interval` seconds what the writers appended, until `stop()`."""
+    while not stop():
+        shipper.ship()
+        deadline = time.monotonic() + interval
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.2, interval))
