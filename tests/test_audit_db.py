@@ -335,3 +335,32 @@ def test_shipper_stops_on_records_written_with_another_key(tmp_path: Path, audit
     with connect(audit_db) as conn, pytest.raises(ShipError, match=r":0: wrong key"):
         Shipper(conn, tmp_path, Chain(None)).ship()
     assert ship(tmp_path, audit_db, "--key", "secret")[0] == 0
+
+
+def test_odd_characters_survive_the_copy(tmp_path: Path, audit_db: str) -> None:
+    writer = AuditWriter(tmp_path, node="n1", chain=Chain(None), clock=ticking())
+    writer.open()
+    odd = 'tab\there, new\nline, back\\slash, "quote", {brace}, comma, кириллица, \\N'
+    writer.write(
+        "decision",
+        {
+            "decision_id": odd,
+            "article": {"publisher": odd, "id": 7},
+            "reader": {"country": "RU", "subdivision": None},
+            "notices": [{"id": odd}, {"id": "plain"}],
+            "rules": [odd],
+        },
+    )
+    writer.write("stopped", {"reason": odd})
+    writer.close()
+    assert ship(tmp_path, audit_db)[0] == 0
+    code, output = run("audit", "verify", "--db", audit_db)
+    assert code == 0, output
+    with psycopg.connect(audit_db) as conn:
+        row = conn.execute(
+            "SELECT decision_id, publisher, article_id, notices, rules FROM decisions"
+        ).fetchone()
+    assert row == (odd, odd, "7", [odd, "plain"], [odd])
+    assert run("audit", "query", "--kind", "all", str(tmp_path)) == run(
+        "audit", "query", "--kind", "all", "--db", audit_db
+    )

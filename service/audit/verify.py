@@ -69,9 +69,14 @@ class _Scan:
     """Walks one file's lines along its chain; stops at the first record out of place."""
 
     def __init__(
-        self, check: FileCheck, lines: list[bytes], chain: Chain, start: tuple[int, str] | None = None
+        self,
+        check: FileCheck,
+        lines: list[bytes],
+        chain: Chain,
+        start: tuple[int, str] | None = None,
+        keep: list[dict[str, Any]] | None = None,
     ) -> None:
-        self.check, self.lines, self.chain, self.start = check, lines, chain, start
+        self.check, self.lines, self.chain, self.start, self.keep = check, lines, chain, start, keep
 
     def run(self) -> Finding | None:
         first = _parse(self.lines[0]) if self.lines else None
@@ -103,6 +108,8 @@ class _Scan:
                 self.check.records += 1
                 self.check.first = self.check.first or record
                 self.check.last = record
+                if self.keep is not None:
+                    self.keep.append(record)
                 continue
             return self._misplaced(record, line, seq, seen, index)
         return None
@@ -146,15 +153,22 @@ def check_file(path: Path, chain: Chain) -> FileCheck:
     return check_data(path, path.read_bytes(), chain)
 
 
-def check_data(path: Path, data: bytes, chain: Chain, start: tuple[int, str] | None = None) -> FileCheck:
+def check_data(
+    path: Path,
+    data: bytes,
+    chain: Chain,
+    start: tuple[int, str] | None = None,
+    keep: list[dict[str, Any]] | None = None,
+) -> FileCheck:
     """The chain of one file's bytes, read from disk or rebuilt from the database's canonical text.
-    `start` (seq, prev) checks a part of a file that follows records already checked."""
+    `start` (seq, prev) checks a part of a file that follows records already checked; `keep`
+    receives each record that checks, parsed (so a caller need not parse it again)."""
     check = FileCheck(path)
     cut = data.rfind(b"\n") + 1
     check.torn, check.torn_offset = data[cut:], cut
     lines = data[:cut].splitlines()
     check.head = [r for raw in lines[:3] if (r := _parse(raw)) is not None]
-    check.problem = _Scan(check, lines, chain, start).run()
+    check.problem = _Scan(check, lines, chain, start, keep).run()
     return check
 
 
