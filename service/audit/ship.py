@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,17 @@ class Batch:
     last: dict[str, Any] | None = None
     size: int = 0  # bytes of the lines verified
     problem: str | None = None
+    position: Position = Position(-1, 0, None)  # where the batch starts
+    held: bool = True
+    torn: bytes = b""
+    at_end: bool = False
+
+    @property
+    def after(self) -> Position:
+        """Where the file is shipped to once this batch is."""
+        if self.last is None:
+            return Position(self.position.seq, self.position.offset + self.size, self.position.last_hash)
+        return Position(int(self.last["seq"]), self.position.offset + self.size, str(self.last["hash"]))
 
 
 def _escape(text: str) -> str:
@@ -163,52 +175,76 @@ class Shipper:
                 (node, name, parts.opened.date() if parts else None),
             )
         total = 0
-        while True:
-            position = self._position(node, name)
-            held = is_held(path)  # before reading: a writer that stops after this leaves no torn tail
-            with path.open("rb") as f:
-                f.seek(position.offset)
-                data = f.read(self.chunk)
-                if len(data) == self.chunk:
-                    data += f.readline()  # to the end of the line: a batch holds at least one record
-            cut = data.rfind(b"\n") + 1
-            torn = data[cut:] if not held and len(data) < self.chunk else b""
-            batch = self._verified(path, node, name, data[:cut], position)
-            months = {month_of(m) for m in batch.days} - self._months
-            ensure_partitions(self.conn, months)
-            self._months |= months
-            with self.conn.transaction():
-                self.conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"herald-ship:{node}/{name}",)
-                )
-                if self._position(node, name) != position:
-                    continue  # another shipper moved on meanwhile: read again from where it stopped
-                if batch.last is not None or self._changed(node, name, held, torn):
-                    self._copy(batch.rows, batch.events)
-                    last = batch.last or {}
-                    self.conn.execute(
-                        "UPDATE files SET shipped_seq = %s, shipped_offset = %s, last_hash = %s, "
-                        "last_ts = coalesce(%s, last_ts), held = %s, torn = %s, shipped_at = now() "
-                        "WHERE node = %s AND file = %s",
-                        (
-                            last.get("seq", position.seq),
-                            position.offset + batch.size,
-                            last.get("hash", position.last_hash),
-                            last.get("ts"),
-                            held,
-                            torn or None,
-                            node,
-                            name,
-                        ),
-                    )
-            count = len(batch.rows) + len(batch.events)
-            total += count
-            if progress is not None:
-                progress(count)
-            if batch.problem is not None:
-                raise ShipError(f"{path}:{batch.problem}")
-            if len(data) < self.chunk:
-                return total
+        # While one batch is copied (the database works, this process waits), the next is read and
+        # verified on a thread: on two cores that overlaps Python's share with PostgreSQL's.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-ship") as pool:
+            ahead = pool.submit(self._prepare, path, node, name, self._position(node, name))
+            while True:
+                batch = ahead.result()
+                if batch.problem is None and not batch.at_end:
+                    ahead = pool.submit(self._prepare, path, node, name, batch.after)
+                if not self._commit(node, name, batch):
+                    # Another shipper moved on meanwhile: read again from where it stopped.
+                    if batch.problem is None and not batch.at_end:
+                        ahead.result()
+                    ahead = pool.submit(self._prepare, path, node, name, self._position(node, name))
+                    continue
+                count = len(batch.rows) + len(batch.events)
+                total += count
+                if progress is not None:
+                    progress(count)
+                if batch.problem is not None:
+                    raise ShipError(f"{path}:{batch.problem}")
+                if batch.at_end:
+                    return total
+
+    def _prepare(self, path: Path, node: str, name: str, position: Position) -> Batch:
+        """The next complete lines of `path` after `position`, verified and formatted for COPY."""
+        held = is_held(path)  # before reading: a writer that stops after this leaves no torn tail
+        with path.open("rb") as f:
+            f.seek(position.offset)
+            data = f.read(self.chunk)
+            if len(data) == self.chunk:
+                data += f.readline()  # to the end of the line: a batch holds at least one record
+        cut = data.rfind(b"\n") + 1
+        batch = self._verified(path, node, name, data[:cut], position)
+        batch.position, batch.held, batch.at_end = position, held, len(data) < self.chunk
+        batch.torn = data[cut:] if not held and batch.at_end else b""
+        return batch
+
+    def _commit(self, node: str, name: str, batch: Batch) -> bool:
+        """Copies `batch` and moves the file's position, in one transaction under the file's lock;
+        False (nothing done) if the position is no longer the one the batch follows."""
+        months = {month_of(m) for m in batch.days} - self._months
+        ensure_partitions(self.conn, months)
+        self._months |= months
+        position = batch.position
+        with self.conn.transaction():
+            self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"herald-ship:{node}/{name}",)
+            )
+            if self._position(node, name) != position:
+                return False
+            if batch.last is None and not self._changed(node, name, batch.held, batch.torn):
+                return True
+            self._copy(batch.rows, batch.events)
+            after = batch.after
+            self.conn.execute(
+                "UPDATE files SET shipped_seq = %s, shipped_offset = %s, last_hash = %s, "
+                "last_ts = coalesce(%s, last_ts), held = %s, torn = %s, shipped_at = now() "
+                "WHERE node = %s AND file = %s",
+                (
+                    after.seq,
+                    after.offset,
+                    after.last_hash,
+                    batch.last.get("ts") if batch.last else None,
+                    batch.held,
+                    batch.torn or None,
+                    node,
+                    name,
+                ),
+            )
+        return True
 
     def _position(self, node: str, name: str) -> Position:
         row = self.conn.execute(
