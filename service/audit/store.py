@@ -122,11 +122,9 @@ def ensure_partitions(conn: psycopg.Connection[Any], months: set[date]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         existing = set(partitions(conn))
         for month in sorted(months - existing):
-            # The canonical text is stored out of line, compressed: the heap keeps the typed columns
-            # only, so summaries scan a narrow table (measured in bench/audit_db.py).
             conn.execute(
                 f"CREATE TABLE {partition_name(month)} PARTITION OF decisions "
-                f"FOR VALUES FROM ('{month}') TO ('{next_month(month)}') WITH (toast_tuple_target = 128)"
+                f"FOR VALUES FROM ('{month}') TO ('{next_month(month)}')"
             )
 
 
