@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +17,6 @@ from service.audit.chain import Chain
 from service.audit.files import RULESETS, is_held, log_files, parse_name
 from service.audit.store import ensure_partitions, month_of
 from service.audit.verify import check_data
-
-log = logging.getLogger("herald.audit.ship")
 
 CHUNK = 16 << 20  # bytes of a file shipped in one transaction
 DECISION_COLUMNS = (
@@ -151,12 +148,18 @@ class Shipper:
         self.conn, self.directory, self.chain, self.chunk = conn, directory, chain, chunk
         self._months: set[Any] = set()
         self._rulesets: set[str] = set()
+        self._settled: dict[str, int] = {}  # files shipped whole, no writer holding them: their size
 
     def ship(self, progress: Callable[[int], None] | None = None) -> Shipped:
         shipped = Shipped()
         shipped.rulesets = self.ship_rulesets()
         for path in log_files([self.directory]):
+            size = path.stat().st_size
+            if self._settled.get(path.name) == size:
+                continue  # `--follow` comes back every second: closed files are not read again
             count = self.ship_file(path, progress)
+            if not is_held(path):
+                self._settled[path.name] = size
             shipped.files += 1
             shipped.records += count
             shipped.per_file[path.name] = count
