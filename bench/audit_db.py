@@ -147,7 +147,10 @@ def summary_speed(url: str, total: int) -> None:
             conn.execute(_GENERATE, {"first": first, "last": min(total, first + step) - 1})
         conn.execute("VACUUM (ANALYZE) decisions")
         took = time.monotonic() - started
-        size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('decisions'))").fetchone()
+        size = conn.execute(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
+            "WHERE inhparent = 'decisions'::regclass"
+        ).fetchone()
         print(f"db_summary_generated: {total} rows with generate_series in {took:.0f} s")
         plan = conn.execute(
             "EXPLAIN SELECT day, country, notices, count(*) FROM decisions WHERE NOT what_if GROUP BY 1, 2, 3"
