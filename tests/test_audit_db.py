@@ -364,3 +364,19 @@ def test_odd_characters_survive_the_copy(tmp_path: Path, audit_db: str) -> None:
     assert run("audit", "query", "--kind", "all", str(tmp_path)) == run(
         "audit", "query", "--kind", "all", "--db", audit_db
     )
+
+
+def test_follow_exits_cleanly_when_the_database_goes_away(tmp_path: Path, postgres: Any) -> None:
+    write_log(tmp_path, 2)
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE going TEMPLATE herald_template")
+    command = [str(HERALD), "audit", "ship", "--follow", "--interval", "0.1", "--dir", str(tmp_path)]
+    process = subprocess.Popen([*command, "--db", postgres.url("going")], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while count(postgres.url("going"), "events") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until it has connected and shipped
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE going WITH (FORCE)")
+    write_log(tmp_path, 2)  # something to ship: it finds out then
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1 and b"Error: audit database:" in err and b"Traceback" not in err, err

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 
 from service.audit.chain import Chain
 from service.audit.ship import CHUNK, ShipError, Shipped, Shipper, follow
@@ -79,6 +80,8 @@ def ship_command(
         sys.exit(1)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
+    except psycopg.Error as error:  # the database went away: exit 1 (systemd starts it again)
+        raise click.ClickException(f"audit database: {str(error).strip()}") from None
 
 
 def _report(shipped: Shipped) -> None:
