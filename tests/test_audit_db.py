@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,14 +129,28 @@ def big_log(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts: killed after it, whatever happened (none left running)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def _shipper(directory: Path, url: str) -> subprocess.Popen[bytes]:
     command = [str(HERALD), "audit", "ship", "--dir", str(directory), "--db", url, "--batch-bytes", "16384"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def test_a_shipper_killed_half_way_loses_and_repeats_nothing(big_log: Path, audit_db: str) -> None:
+def test_a_shipper_killed_half_way_loses_and_repeats_nothing(
+    big_log: Path, audit_db: str, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     process = _shipper(big_log, audit_db)
+    spawned.append(process)
     deadline = time.monotonic() + 60
     while count(audit_db) < 3000 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -148,8 +163,11 @@ def test_a_shipper_killed_half_way_loses_and_repeats_nothing(big_log: Path, audi
     assert run("audit", "verify", "--db", audit_db)[0] == 0
 
 
-def test_two_shippers_at_once_ship_every_record_once(big_log: Path, audit_db: str) -> None:
+def test_two_shippers_at_once_ship_every_record_once(
+    big_log: Path, audit_db: str, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     processes = [_shipper(big_log, audit_db) for _ in range(2)]
+    spawned += processes
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
@@ -208,7 +226,9 @@ def test_a_torn_tail_is_kept_aside_and_verified_as_on_files(tmp_path: Path, audi
     assert _names(on_files[1]) == _names(on_db[1])
 
 
-def test_follow_ships_what_a_live_writer_appends(tmp_path: Path, audit_db: str) -> None:
+def test_follow_ships_what_a_live_writer_appends(
+    tmp_path: Path, audit_db: str, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     writer = AuditWriter(tmp_path, node="live", chain=Chain(None), clock=ticking())
     writer.open()
     writer.write("started", {"pid": writer.pid})
@@ -225,6 +245,7 @@ def test_follow_ships_what_a_live_writer_appends(tmp_path: Path, audit_db: str) 
         audit_db,
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    spawned.append(process)
     try:
         for i in range(50):
             writer.write("decision", {"decision_id": f"d{i}", "reader": {"country": "RU"}})
@@ -372,11 +393,14 @@ def test_follow_exits_cleanly_when_the_database_goes_away(tmp_path: Path, postgr
         conn.execute("CREATE DATABASE going TEMPLATE herald_template")
     command = [str(HERALD), "audit", "ship", "--follow", "--interval", "0.1", "--dir", str(tmp_path)]
     process = subprocess.Popen([*command, "--db", postgres.url("going")], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while count(postgres.url("going"), "events") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)  # until it has connected and shipped
-    with psycopg.connect(postgres.url(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE going WITH (FORCE)")
-    write_log(tmp_path, 2)  # something to ship: it finds out then
-    _, err = process.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while count(postgres.url("going"), "events") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # until it has connected and shipped
+        with psycopg.connect(postgres.url(), autocommit=True) as conn:
+            conn.execute("DROP DATABASE going WITH (FORCE)")
+        write_log(tmp_path, 2)  # something to ship: it finds out then
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()  # if it did not exit: never left running after the test
     assert process.returncode == 1 and b"Error: audit database:" in err and b"Traceback" not in err, err
