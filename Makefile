@@ -21,7 +21,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy service
 
-unit: install
+# MaxMind's own test databases, from the maxminddb sdist on PyPI, fetched once at install time.
+MAXMIND_DATA := $(VENV)/maxmind-test-data/.fetched
+$(MAXMIND_DATA): $(STAMP)
+	$(BIN)/python -m tests.maxmind_data
+	touch $@
+
+unit: install $(MAXMIND_DATA)
 	$(BIN)/pytest
 
 test: browser-deps postgres-deps lint unit

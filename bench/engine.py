@@ -23,12 +23,13 @@ from service.engine import Engine
 
 def make_engine(ruleset: object, memo: bool) -> Engine:
     """An engine as shipped, or with its decision memo off (its text memo, if any, stays on)."""
-    if memo or "memo_size" not in inspect.signature(Engine).parameters:
+    knob = next((k for k in ("memo_bytes", "memo_size") if k in inspect.signature(Engine).parameters), None)
+    if memo or knob is None:
         return Engine(ruleset)  # type: ignore[arg-type]
     try:
-        return Engine(ruleset, memo_size=0, text_memo_size=4096)  # type: ignore[arg-type, call-arg]
+        return Engine(ruleset, **{knob: 0}, text_memo_size=4096)  # type: ignore[arg-type]
     except TypeError:
-        return Engine(ruleset, memo_size=0)  # type: ignore[arg-type, call-arg]
+        return Engine(ruleset, **{knob: 0})  # type: ignore[arg-type]
 
 
 def run(engine: Engine, stream: list[tuple[object, ...]]) -> list[int]:

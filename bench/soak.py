@@ -96,6 +96,16 @@ class Server:
         status, text = self.get_text(path)
         return status, orjson.loads(text or "{}")
 
+    def post(self, path: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request("POST", path, b"{}", {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
     def workers(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
@@ -254,6 +264,48 @@ def broken_rules(ctx: Context) -> Row:
     )
 
 
+def crashing_rules(ctx: Context) -> Row:
+    """Rule files that used to crash the loader (a chain of 1,200 regions: RecursionError; a date
+    past 9999 in UTC: OverflowError), written under load, then the reload endpoint and a SIGHUP:
+    every worker and the master live on, serving the last good rules and showing the rejection."""
+    rules = ctx.work / "crashing-rules"
+    shutil.copytree(REPO / "rules", rules)
+    server = ctx.server(
+        "crashing", HERALD_RULES_DIR=str(rules), HERALD_RELOAD_INTERVAL="0.2", HERALD_ADMIN_HTTP="1"
+    )
+    chain = "".join(f"  - {{id: c{i}, include: [c{i + 1}]}}\n" for i in range(1199))
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 3)
+            (rules / "chain.yaml").write_text("regions:\n" + chain + "  - {id: c1199, countries: [RU]}\n")
+            policy = rules / "policies" / "rferl.yaml"
+            policy.write_text(
+                policy.read_text().replace("from: 2024-02-20", 'from: "9999-12-31T23:59:59-23:59"')
+            )
+            time.sleep(ctx.short / 3)
+            reload_status = server.post("/v1/ruleset/reload")
+            server.process.send_signal(signal.SIGHUP)  # the master loads them itself, and forks new workers
+            time.sleep(ctx.short / 3)
+        master_alive = server.process.poll() is None
+        shown = [server.get("/readyz")[1].get("rejected") for _ in range(8)]
+        rejected = all(r and any("chain.yaml" in e for e in r["errors"]) for r in shown)  # type: ignore[index, union-attr]
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    failed = tally.five_xx + sum(tally.errors.values())
+    held = (
+        ok and master_alive and rejected and reload_status == 422 and failed == 0 and len(tally.rulesets) == 1
+    )
+    return Row(
+        "rule files that crashed the loader",
+        sum(tally.statuses.values()),
+        held,
+        f"rulesets served {len(tally.rulesets)}, rejection shown {rejected}, "
+        f"reload endpoint {reload_status}, master alive after SIGHUP {master_alive}, "
+        f"5xx and connection errors {failed}; {detail}",
+    )
+
+
 def geoip_faults(ctx: Context) -> Row:
     """The database file is overwritten in place with garbage, truncated, then removed: what a
     careless `cp` over it, a full disk or an operator's `rm` does while the service runs."""
@@ -310,7 +362,9 @@ def disk_full(ctx: Context) -> Row:
             for pid in workers:  # the disk is full: no file may grow any more
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
             time.sleep(ctx.short / 3)
-            status, ready = server.get("/readyz")
+            # Keep-alive clients may all sit on one worker: ask several times, any worker may answer.
+            statuses = {str(server.get("/readyz")[1].get("status")) for _ in range(4 * len(workers))}
+            ready = {"status": "degraded" if "degraded" in statuses else ",".join(sorted(statuses))}
             for pid in workers:
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
             time.sleep(ctx.short / 3)
@@ -344,6 +398,79 @@ def disk_full(ctx: Context) -> Row:
     )
 
 
+def truncate_restart(ctx: Context) -> Row:
+    """Issue 11: the last records of a stopped writer's file are cut, and the service restarted
+    (which used to adopt the cut file as a crash and hide the cut). Verify must name the file and
+    exactly the missing seqs."""
+    server = ctx.server("truncate")
+    try:
+        with load(server, ctx.clients) as tally:
+            time.sleep(ctx.short / 2)
+    finally:
+        server.stop()
+    victim = max(server.audit.glob("audit-*.jsonl"), key=lambda p: p.stat().st_size)
+    kept = victim.read_bytes().splitlines(keepends=True)
+    cut = [orjson.loads(line)["seq"] for line in kept[-5:]]
+    victim.write_bytes(b"".join(kept[:-5]))
+    again = Server(server.work, ctx.workers, {"HERALD_GEOIP_DB": str(ctx.db)})
+    time.sleep(1)
+    again.stop()
+    result = subprocess.run(
+        [str(HERALD), "audit", "verify", str(server.audit)], capture_output=True, text=True, timeout=300
+    )
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    named = f"seq {cut[0]}..{cut[-1]} missing"
+    held = (
+        result.returncode == 1
+        and len(failed) == 1
+        and victim.name in failed[0]
+        and named in failed[0]
+        and tally.five_xx == 0
+    )
+    return Row(
+        "truncate a stopped file, restart",
+        sum(tally.statuses.values()),
+        held,
+        f"cut {named} of {victim.name}; verify: {failed[0][6:] if failed else result.stdout[-200:]}",
+    )
+
+
+def kill_checkpoint(ctx: Context) -> Row:
+    """Workers killed with SIGKILL again and again while they checkpoint every 5 ms (with an fsync
+    each): kills land in the middle of checkpoints. Every restarted worker must adopt the dead one's
+    file (it matches its last checkpoint), nothing may be refused, and the log must verify."""
+    server = ctx.server("killcheckpoint", HERALD_AUDIT_CHECKPOINT_S="0.005", HERALD_AUDIT_FSYNC="always")
+    kills = 0
+    try:
+        with load(server, ctx.clients) as tally:
+            deadline = time.monotonic() + ctx.short
+            while time.monotonic() < deadline:
+                time.sleep(ctx.short / 8)
+                workers = server.workers()
+                if workers:
+                    os.kill(random.choice(workers), signal.SIGKILL)
+                    kills += 1
+            time.sleep(2)  # the last replacement boots and adopts
+    finally:
+        server.stop()
+    ok, detail = complete(tally, server.audit)
+    records = list(all_records(server.audit))
+    refused = sum(1 for r in records if r.get("kind") == "adoption_refused")
+    recovered = sum(1 for r in records if r.get("kind") == "recovered")
+    checkpoints = sum(
+        len(p.read_bytes().splitlines()) for p in (server.audit / "checkpoints").glob("checkpoints-*.jsonl")
+    )
+    failed = sum(tally.errors.values()) + tally.five_xx
+    held = ok and refused == 0 and recovered >= kills and failed <= ctx.clients * kills
+    return Row(
+        "kill -9 during checkpoints",
+        sum(tally.statuses.values()),
+        held,
+        f"{kills} kills among {checkpoints} checkpoints ({checkpoints / ctx.short:.0f}/s); recovered "
+        f"{recovered}, refused {refused}; failed requests {failed}; {detail}",
+    )
+
+
 def all_records(audit: Path) -> Iterator[dict[str, object]]:
     for path in sorted(audit.glob("*.jsonl")):
         for line in path.read_bytes().splitlines():
@@ -372,9 +499,12 @@ SCENARIOS: list[Callable[[Context], Row]] = [
     sustained,
     kill_worker,
     broken_rules,
+    crashing_rules,
     geoip_faults,
     geoip_missing,
     disk_full,
+    truncate_restart,
+    kill_checkpoint,
 ]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.decision import Decision
+from service.decision import POSSIBLY_IN_REGION, Decision
 from service.engine import Engine
 from service.explain import region_path
 from service.inputs import Location
@@ -94,7 +94,9 @@ def coverage(ruleset: Ruleset, results: Sequence[CaseResult]) -> Coverage:
         location = result.decision.reader
         for match in result.decision.matches:
             rules.add(match.rule)
-            if match.region is not None:
+            if match.reason == POSSIBLY_IN_REGION and match.region is not None:
+                regions.add(match.region)  # the region's subdivisions were weighed, unknown as they are
+            elif match.region is not None:
                 path = region_path(match.region, ruleset.regions, location)
                 regions.update(part for part in path if part in ruleset.regions)
         texts.update(f"{n.id}/{n.language}" for n in result.decision.notices)

@@ -10,11 +10,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.loader import MAX_TOTAL_BYTES
 from service.network import IPNetwork, parse_networks
 
 
 def _networks(value: Any) -> Any:
     return parse_networks(value) if isinstance(value, str) else value
+
+
+def _empty_is_none(value: Any) -> Any:
+    """`HERALD_X=` (set but empty) means the default, as in most Unix tools."""
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 def _split(value: Any) -> Any:
@@ -23,6 +29,7 @@ def _split(value: Any) -> Any:
 
 _ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?$")
 _DEFAULT_PORT = {"http": "80", "https": "443"}
+MIN_KEY_BYTES = 32  # HERALD_AUDIT_KEY: 256 bits, the HMAC-SHA256 block's worth of guessing
 
 
 def _origin(text: str) -> str:
@@ -40,9 +47,32 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HERALD_", frozen=True, extra="forbid")
 
     rules_dir: Path = Field(Path("rules"), description="Directory of YAML rule files.")
-    geoip_db: Path | None = Field(
+    rules_max_bytes: int = Field(
+        MAX_TOTAL_BYTES,
+        ge=1024,
+        description="Most bytes of all rule files together (each file: at most 5 MiB); more is a "
+        "rejection, as a broken file is.",
+    )
+    geoip_db: Annotated[Path | None, BeforeValidator(_empty_is_none)] = Field(
         None,
-        description="GeoIP2/GeoLite2 City .mmdb file. Default: the embedded GeoLite2 City (2019).",
+        description="GeoIP2/GeoLite2 City (or GeoIP2 Enterprise) .mmdb file, kept current by geoipupdate. "
+        "Default (also when empty): the embedded GeoLite2 City of 2019, demo data only.",
+    )
+    anonymous_ip_db: Annotated[Path | None, BeforeValidator(_empty_is_none)] = Field(
+        None,
+        description="MaxMind GeoIP2 Anonymous IP .mmdb file: readers behind a VPN, proxy, Tor or hosting "
+        "provider are anonymized. Default: none (only a CDN's Tor code and old City traits say so).",
+    )
+    geoip_reload_interval: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between checks of the GeoIP files for a replacement (as geoipupdate makes); "
+        "every worker serves a good new file within two intervals (0: only on SIGHUP).",
+    )
+    geoip_max_age_days: float = Field(
+        35.0,
+        gt=0,
+        description="GeoIP data older than this many days is reported stale in /readyz (still ready).",
     )
     audit_dir: Path = Field(Path("var/audit"), description="Directory of the audit log.")
     audit: Literal["on", "off"] = Field(
@@ -60,7 +90,30 @@ class Settings(BaseSettings):
         description="Size at which an audit file is rotated; files also rotate daily (UTC).",
     )
     audit_key: SecretStr | None = Field(
-        None, description="Secret for HMAC-SHA256 audit chains: without it nobody can rewrite the log unseen."
+        None,
+        description="Secret for HMAC-SHA256 audit chains and checkpoints, at least 32 bytes: without it "
+        "nobody can rewrite the log unseen.",
+    )
+    audit_checkpoint_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds between checkpoints: each audit writer logs its chain head (file, seq, hash) "
+        "at least this often, and when it closes a file; verify finds any cut below a checkpoint.",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None,
+        description="Directory of the checkpoint log; best on another disk or mount, writable by Herald "
+        "only. Default: checkpoints/ in HERALD_AUDIT_DIR.",
+    )
+    audit_witness: str | None = Field(
+        None,
+        description="URL to POST every checkpoint to, e.g. another Herald's "
+        "https://witness.example/v1/audit/checkpoints (in the background: never slows a decision).",
+    )
+    audit_witness_key: SecretStr | None = Field(
+        None,
+        description="Key sent to HERALD_AUDIT_WITNESS as a Bearer token (a key with the role audit there).",
     )
     audit_address: Literal["network", "full", "hash", "none"] = Field(
         "network",
@@ -86,8 +139,9 @@ class Settings(BaseSettings):
     reload_interval: float = Field(
         2.0,
         ge=0,
-        description="Seconds between checks of the rules directory for changes (0: never; "
-        "SIGHUP and POST /v1/ruleset/reload still work).",
+        description="Seconds between the master's checks of the rules directory for changes; a "
+        "change is parsed once and the workers restart on it (0: never; SIGHUP and "
+        "POST /v1/ruleset/reload still work).",
     )
     admin_http: bool = Field(
         False,
@@ -102,6 +156,12 @@ class Settings(BaseSettings):
     decisions_need_key: bool = Field(
         False,
         description="1: decision endpoints need a key with the role decide (default: open, for browsers).",
+    )
+    audit_min_free_mb: int = Field(
+        1024,
+        ge=0,
+        description="Free space (MiB) on the audit log's disk under which /readyz says degraded, "
+        "with how long the space lasts at the current rate: an alert before the disk is full (0: never).",
     )
     audit_failure: Literal["open", "closed"] = Field(
         "open",
@@ -119,8 +179,25 @@ class Settings(BaseSettings):
         description="Origins whose pages may call the decision endpoints from the browser (CORS), "
         "comma-separated, e.g. https://www.rferl.org; * for any. Default: none (no CORS headers).",
     )
+    cdn: Literal["none", "cloudfront", "cloudflare", "fastly", "akamai"] = Field(
+        "none",
+        description="The CDN in front of Herald: sets the country and region headers it sends (read only "
+        "from HERALD_TRUSTED_PROXIES). See the README's \"Running behind a CDN\".",
+    )
     country_header: str | None = Field(
-        None, description="Request header with the reader's country set by a trusted CDN, e.g. CF-IPCountry."
+        None,
+        description="Request header with the reader's country (ISO 3166-1 alpha-2) set by a trusted proxy; "
+        "overrides HERALD_CDN's.",
+    )
+    region_header: str | None = Field(
+        None,
+        description="Request header with the reader's subdivision (the ISO 3166-2 part after the dash, "
+        "e.g. 43) set by a trusted proxy; overrides HERALD_CDN's.",
+    )
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for",
+        description="The one header a trusted proxy writes the client address into: X-Forwarded-For or "
+        "Forwarded (RFC 7239). The other is never read.",
     )
     max_batch: int = Field(100, ge=1, le=10_000, description="Most articles in one batch request.")
     max_body_bytes: int = Field(
@@ -143,6 +220,29 @@ class Settings(BaseSettings):
     @property
     def audit_address_key_bytes(self) -> bytes | None:
         return self.audit_address_key.get_secret_value().encode() if self.audit_address_key else None
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        from service.audit.checkpoint import CHECKPOINTS
+
+        return self.audit_checkpoint_dir or self.audit_dir / CHECKPOINTS
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"too short: give at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`); a short "
+                "key can be guessed from the log itself"
+            )
+        return value
+
+    @field_validator("audit_witness")
+    @classmethod
+    def _witness(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value or None
 
     @field_validator("audit_fsync")
     @classmethod
@@ -170,7 +270,7 @@ class Settings(BaseSettings):
             return value
         return tuple(dict.fromkeys(_origin(entry) for entry in value))
 
-    @field_validator("country_header")
+    @field_validator("country_header", "region_header")
     @classmethod
     def _header_name(cls, value: str | None) -> str | None:
         if value is not None and not value.replace("-", "").replace("_", "").isalnum():

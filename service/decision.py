@@ -22,14 +22,31 @@ class ShownNotice:
     rules: tuple[str, ...]
 
 
+POSSIBLY_IN_REGION = "possibly_in_region"
+"""The reason a rule matches a reader whose country is known and subdivision is not, in a region
+that holds some subdivisions of that country, when the rule shows to unknown locations."""
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """Why a rule matched: e.g. region 'russia-controlled-ukraine' by code 'UA-43'."""
 
     rule: str
-    reason: str  # "region", "unknown_location", "anonymized" or "language"
+    # "region", "possibly_in_region" (the subdivision is unknown: `code` is the country),
+    # "unknown_location", "anonymized" or "language"
+    reason: str
     region: str | None = None
     code: str | None = None
+
+    def describe(self) -> str:
+        """Why, in words: 'in region russia by RU', 'possibly in region … (subdivision unknown)'."""
+        if self.reason == "region":
+            return f"in region {self.region} by {self.code}"
+        if self.reason == POSSIBLY_IN_REGION:
+            return f"possibly in region {self.region} (subdivision unknown in {self.code})"
+        if self.reason == "language":
+            return f"prefers {self.code}"
+        return self.reason.replace("_", " ")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any, Literal
 
@@ -60,6 +60,9 @@ class Viewer:
 
     article: Article
     reader: Reader
+    # A country-only reader of a country some region lists subdivisions of: derived from the
+    # reader, so it takes no part in equality.
+    partial: bool = field(default=False, compare=False)
 
     @property
     def qualifier(self) -> str:
@@ -77,7 +80,8 @@ class Viewer:
     def reader_label(self) -> str:
         location = self.reader.location
         if location.known:
-            return location.subdivision or location.country or ""
+            code = location.subdivision or location.country or ""
+            return f"{code} (subdivision unknown)" if self.partial else code
         label = "anonymized" if location.anonymized else "unknown location"
         return label + (f" (prefers {', '.join(self.reader.languages)})" if self.reader.languages else "")
 
@@ -184,21 +188,29 @@ def _viewers(old: Ruleset, new: Ruleset, rules: list[Rule]) -> list[Viewer]:
     named = sorted({p for r in rules for p in r.article.publisher})
     publishers = named + ([ANY_PUBLISHER] if any(not r.article.publisher for r in rules) else [])
     readers = _readers(old, new, rules)
+    areas = [*old.areas.values(), *new.areas.values()]
+    partly = {c for area in areas for s in area.subdivisions for c in [s.split("-", 1)[0]]}
     viewers = []
     for publisher in publishers:
         articles = {Article(publisher)}
         for rule in rules:
             if not rule.article.publisher or publisher in rule.article.publisher:
                 articles |= {w for w in [_witness(rule, publisher)] if w is not None}
-        viewers += [Viewer(article, reader) for article in articles for reader in readers]
+        viewers += [
+            Viewer(article, reader, reader.location.partial and reader.location.country in partly)
+            for article in articles
+            for reader in readers
+        ]
     return viewers
 
 
 def _readers(old: Ruleset, new: Ruleset, rules: list[Rule]) -> list[Reader]:
-    """Every country of every area, every subdivision areas list or exclude, unknown and anonymized
-    readers, and an unknown-location reader for each language a rule's language signal names."""
+    """Every country of every area (and every country an area lists only some subdivisions of, as a
+    reader whose subdivision is unknown), every subdivision areas list or exclude, unknown and
+    anonymized readers, and an unknown-location reader for each language a rule's language signal
+    names."""
     areas = [*old.areas.values(), *new.areas.values()]
-    countries = {c for a in areas for c in a.countries}
+    countries = {c for a in areas for c in (*a.countries, *a.partly())}
     subdivisions = {s for a in areas for s in a.subdivisions}
     subdivisions |= {s for a in areas for excluded in a.countries.values() for s in excluded}
     languages = sorted({tag for r in rules for tag in r.reader.languages})
@@ -349,6 +361,7 @@ def _impact_dict(impact: Impact) -> dict[str, Any]:
         "article": {k: v for k, v in article.items() if v is not None},
         "reader": {
             "label": impact.viewer.reader_label,
+            "subdivision_unknown": impact.viewer.partial,
             "country": location.country,
             "subdivision": location.subdivision,
             "anonymized": location.anonymized,

@@ -10,14 +10,16 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from service import languages
-from service.decision import Decision, Match, ShownNotice, Superseded
+from service.decision import POSSIBLY_IN_REGION, Decision, Match, ShownNotice, Superseded
 from service.inputs import Article, Reader
+from service.memo import ByteBoundedMemo
 from service.model import Notice, Rule
 from service.ruleset import Ruleset
 
 ANY = ""  # index key for rules that name no publisher
-DEFAULT_MEMO_SIZE = 16_384
-"""Decision outcomes remembered per engine (least recently used go first); 0: none."""
+POSSIBLY = POSSIBLY_IN_REGION
+DEFAULT_MEMO_BYTES = 16 * 1024 * 1024
+"""Estimated bytes of decision outcomes remembered per engine (least recently used go first); 0: none."""
 DEFAULT_TEXT_MEMO_SIZE = 4_096
 """Rendered notice lists remembered per engine, by matches and languages."""
 
@@ -198,6 +200,25 @@ _Key = tuple[
 ]
 
 
+# Rough CPython sizes, for the memo's estimate: what an entry holds besides the text of its tags.
+_ENTRY_BYTES = 1200  # the key and value tuples, the memo's node, the outcome's tuples, the words
+_STRING_BYTES = 90  # a str object and its slot in a frozenset or tuple
+_MATCH_BYTES = 200  # a Match made for this outcome (notices are shared with the text memo)
+
+
+def _entry_bytes(key: _Key, outcome: _Outcome) -> int:
+    """An estimate of what one memoized decision keeps alive. What varies most is the article's
+    tags (up to 50 of up to 100 characters); the other words of the key are few and short, and
+    counted in `_ENTRY_BYTES`. Kept cheap: it runs on every miss."""
+    tags = key[2]
+    return (
+        _ENTRY_BYTES
+        + _STRING_BYTES * (len(tags) + len(key[8]))
+        + sum(map(len, tags))
+        + _MATCH_BYTES * (len(outcome[2]) + len(outcome[3]))
+    )
+
+
 class Engine:
     """Decides from one ruleset. Build once per ruleset; `decide` is a pure function.
 
@@ -205,18 +226,19 @@ class Engine:
     location / anonymized / language signal), each list indexed again by one article condition
     (see `_Bucket`), so a decision meets about the rules that apply, whatever the rule count.
 
-    Decisions are memoized, bounded (least recently used go first), by everything they depend
-    on: the article's publisher, section, tags, language and type, the reader's country,
-    subdivision, anonymizer flag and languages, and the window of the instant between two
-    consecutive `from`/`until` instants of the ruleset (no rule starts or ends inside a window,
-    so the same rules are in effect all through it). The memoized function is given only that
-    key, so it cannot depend on anything else. Below it, the notices of a set of matches with
-    their texts chosen are memoized by (matches, reader languages, article language), up to
-    `text_memo_size`. `memo_size=0` turns both off (unless `text_memo_size` is given).
+    Decisions are memoized, bounded by an estimate of their bytes (least recently used go first; see
+    `service.memo`), by everything they depend on: the article's publisher, section, tags, language
+    and type, the reader's country, subdivision, anonymizer flag and languages, and the window of
+    the instant between two consecutive `from`/`until` instants of the ruleset (no rule starts or
+    ends inside a window, so the same rules are in effect all through it). The memoized function is
+    given only that key, so it cannot depend on anything else. Below it, the notices of a set of
+    matches with their texts chosen are memoized by (matches, reader languages, article language),
+    up to `text_memo_size` (their keys are bounded: rule ids of the ruleset, at most 10 languages).
+    `memo_bytes=0` turns both off (unless `text_memo_size` is given).
     """
 
     def __init__(
-        self, ruleset: Ruleset, *, memo_size: int = DEFAULT_MEMO_SIZE, text_memo_size: int | None = None
+        self, ruleset: Ruleset, *, memo_bytes: int = DEFAULT_MEMO_BYTES, text_memo_size: int | None = None
     ) -> None:
         self.ruleset = ruleset
         self.hash = ruleset.hash
@@ -232,14 +254,15 @@ class Engine:
         # At the first instant of each window: the same rules are in effect all through it.
         self._window_starts = [_EARLIEST, *self._bounds]
         self._outcome: Callable[[_Key], _Outcome] = self._evaluate
+        self._memo: ByteBoundedMemo[_Key, _Outcome] | None = None
         rules = ruleset.rules
         self._notice_of = {rule_id: rule.notice for rule_id, rule in rules.items()}
         self._effects_of = {rule_id: tuple(sorted(set(rule.effects))) for rule_id, rule in rules.items()}
         self._rank = {notice_id: notice.rank for notice_id, notice in ruleset.notices.items()}
         self._render: Callable[[tuple[str, ...], tuple[str, ...], str | None], _Rendered] = self._rendered
-        if memo_size > 0:
-            self._outcome = lru_cache(maxsize=memo_size)(self._evaluate)
-        text_memo_size = DEFAULT_TEXT_MEMO_SIZE if text_memo_size is None and memo_size else text_memo_size
+        if memo_bytes > 0:
+            self._outcome = self._memo = ByteBoundedMemo(self._evaluate, memo_bytes, _entry_bytes)
+        text_memo_size = DEFAULT_TEXT_MEMO_SIZE if text_memo_size is None and memo_bytes else text_memo_size
         self._shown: Callable[[str, tuple[str, ...], tuple[str, ...]], ShownNotice] = self._shown_notice
         if text_memo_size:
             self._render = lru_cache(maxsize=text_memo_size)(self._rendered)
@@ -265,6 +288,10 @@ class Engine:
                 by_reason[publisher, "unknown_location"].append(
                     _Entry(compiled, Match(rule.id, "unknown_location"))
                 )
+                for region_id in rule.reader.regions:
+                    for country in sorted(self.ruleset.areas[region_id].partly()):
+                        match = Match(rule.id, POSSIBLY, region_id, country)
+                        by_reason[publisher, f"{POSSIBLY}:{country}"].append(_Entry(compiled, match))
             if rule.reader.anonymized == "show":
                 by_reason[publisher, "anonymized"].append(_Entry(compiled, Match(rule.id, "anonymized")))
             for tag in rule.reader.languages:
@@ -298,10 +325,11 @@ class Engine:
     def memo_info(self) -> dict[str, dict[str, int | None]]:
         """Hits, misses and sizes of the memos (none when they are off)."""
         info: dict[str, dict[str, int | None]] = {}
-        for name, memo in (("decisions", self._outcome), ("texts", self._render)):
-            stats = getattr(memo, "cache_info", None)
-            if stats is not None:
-                info[name] = stats()._asdict()
+        if self._memo is not None:
+            info["decisions"] = self._memo.info()
+        stats = getattr(self._render, "cache_info", None)
+        if stats is not None:
+            info["texts"] = stats()._asdict()
         return info
 
     def _evaluate(self, key: _Key) -> _Outcome:
@@ -320,6 +348,8 @@ class Engine:
             if country is None and subdivision is None:
                 if (bucket := by_reason.get((p, "unknown_location"))) is not None:
                     bucket.add_fitting(found, request)
+            elif subdivision is None and (bucket := by_reason.get((p, f"{POSSIBLY}:{country}"))) is not None:
+                bucket.add_fitting(found, request)
             if anonymized and (bucket := by_reason.get((p, "anonymized"))) is not None:
                 bucket.add_fitting(found, request)
             if self._signals:
@@ -365,6 +395,7 @@ class Engine:
                         continue
                     yield entry.rule, entry.match
             reasons = ["unknown_location"] if not location.known else []
+            reasons += [f"{POSSIBLY}:{location.country}"] if location.partial else []
             reasons += ["anonymized"] if location.anonymized else []
             reasons += [f"language:{t}" for tag in reader.languages for t in languages.fallbacks(tag)]
             for reason in reasons:

@@ -13,6 +13,7 @@ from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location, Reader
 from service.model import Region, Rule
+from service.ruleset import Ruleset
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +46,14 @@ class Explanation:
 def explain(engine: Engine, article: Article, reader: Reader, at: datetime) -> Explanation:
     """The decision, and for every rule of the ruleset why it did or did not apply."""
     verdicts = [
-        verdict(rule, engine.ruleset.regions, article, reader, at) for rule in engine.ruleset.rules.values()
+        verdict(rule, engine.ruleset, article, reader, at) for rule in engine.ruleset.rules.values()
     ]
     verdicts.sort(key=lambda v: (not v.applies, v.rule))
     return Explanation(engine.decide(article, reader, at), tuple(verdicts))
 
 
-def verdict(
-    rule: Rule, regions: Mapping[str, Region], article: Article, reader: Reader, at: datetime
-) -> Verdict:
-    checks = [_period(rule, at), *_article_checks(rule, article), _reader_check(rule, regions, reader)]
+def verdict(rule: Rule, ruleset: Ruleset, article: Article, reader: Reader, at: datetime) -> Verdict:
+    checks = [_period(rule, at), *_article_checks(rule, article), _reader_check(rule, ruleset, reader)]
     return Verdict(rule.id, rule.notice, all(c.held for c in checks), tuple(checks))
 
 
@@ -126,13 +125,17 @@ def _article_checks(rule: Rule, article: Article) -> list[Check]:
     return [c for c in checks if c is not None]
 
 
-def _reader_check(rule: Rule, regions: Mapping[str, Region], reader: Reader) -> Check:
+def _reader_check(rule: Rule, ruleset: Ruleset, reader: Reader) -> Check:
     r, location = rule.reader, reader.location
     reasons: list[str] = []
     for region_id in r.regions:
-        path = region_path(region_id, regions, location)
+        path = region_path(region_id, ruleset.regions, location)
         if path:
             reasons.append("in region " + " > ".join(path))
+        elif location.partial and location.country in ruleset.areas[region_id].partly():
+            possibly = f"possibly in region {region_id} (subdivision unknown in {location.country})"
+            if r.unknown_location == "show":
+                reasons.append(f"{possibly}, and the rule shows to unknown locations")
     if r.unknown_location == "show" and not location.known:
         reasons.append("location unknown, and the rule shows to unknown locations")
     if r.anonymized == "show" and location.anonymized:
@@ -144,6 +147,9 @@ def _reader_check(rule: Rule, regions: Mapping[str, Region], reader: Reader) -> 
         return Check("reader", True, "; ".join(reasons))
     where = _where(location)
     misses = [f"not in region{'s' if len(r.regions) > 1 else ''} {list(r.regions)}"] if r.regions else []
+    partly_in = [i for i in r.regions if location.partial and location.country in ruleset.areas[i].partly()]
+    if partly_in:
+        misses.append(f"possibly in {partly_in} (subdivision unknown), and the rule skips unknown locations")
     if r.unknown_location == "show":
         misses.append("location is known")
     if r.anonymized == "show":
@@ -155,12 +161,33 @@ def _reader_check(rule: Rule, regions: Mapping[str, Region], reader: Reader) -> 
 
 def _where(location: Location) -> str:
     parts = [p for p in (location.country, location.subdivision) if p]
-    return f"{'/'.join(parts) or 'unknown'} ({location.source})"
+    said = "; ".join(
+        f"{s.source} said {'/'.join(c for c in (s.country, s.subdivision) if c) or 'nothing'}"
+        + (f" ({s.note})" if s.note else "")
+        for s in location.said
+    )
+    return f"{'/'.join(parts) or 'unknown'} ({location.source}{': ' + said if said else ''})"
 
 
-def region_path(region_id: str, regions: Mapping[str, Region], location: Location) -> list[str]:
+def region_path(
+    region_id: str,
+    regions: Mapping[str, Region],
+    location: Location,
+    _memo: dict[str, list[str]] | None = None,
+) -> list[str]:
     """How the reader is in the region, e.g. ['europe', 'russia', 'country RU'], or [] if not.
-    Same semantics as `ruleset.expand`: a region's exclusions apply to all it includes."""
+    Same semantics as `ruleset.expand`: a region's exclusions apply to all it includes. Each
+    region is walked once per call (regions sharing included regions would otherwise make the
+    walk exponential); the loader bounds the nesting depth, so the recursion is bounded too."""
+    memo: dict[str, list[str]] = {} if _memo is None else _memo
+    if region_id not in memo:
+        memo[region_id] = _region_path(region_id, regions, location, memo)
+    return memo[region_id]
+
+
+def _region_path(
+    region_id: str, regions: Mapping[str, Region], location: Location, memo: dict[str, list[str]]
+) -> list[str]:
     region = regions[region_id]
     country, subdivision = location.country, location.subdivision
     candidates: list[list[str]] = []
@@ -168,7 +195,7 @@ def region_path(region_id: str, regions: Mapping[str, Region], location: Locatio
         candidates.append([f"subdivision {subdivision}"])
     if country is not None and country in region.countries:
         candidates.append([f"country {country}"])
-    candidates += [path for child in region.include if (path := region_path(child, regions, location))]
+    candidates += [path for child in region.include if (path := region_path(child, regions, location, memo))]
     candidates.sort(key=lambda path: not path[-1].startswith("subdivision"))  # as the engine: most specific
     for path in candidates:
         kind, code = path[-1].split(" ")

@@ -13,26 +13,53 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import maxminddb
 from maxminddb.types import Record
 
-from service import iso
-from service.inputs import UNKNOWN, Location
+from service.codes import read_codes
+from service.inputs import UNKNOWN, Location, Said
+from service.location import merge
 from service.network import IPAddress, IPNetwork, is_locatable
 
 ATTRIBUTION = "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com"
 DEFAULT_CACHE_SIZE = 65_536
-_ANONYMIZER_TRAITS = (
-    "is_anonymous_proxy",
-    "is_satellite_provider",
-    "is_anonymous",
-    "is_anonymous_vpn",
-    "is_tor_exit_node",
-)
+# City-record traits that mark an anonymizer, and the kind each names. MaxMind no longer fills
+# them in current City data (the Anonymous-IP database does that job, see `ANONYMOUS_IP_TRAITS`);
+# satellite providers are not anonymizers: they carry a reader's own traffic from far away.
+CITY_TRAITS = {
+    "is_anonymous_proxy": "anonymous_proxy",
+    "is_anonymous_vpn": "vpn",
+    "is_tor_exit_node": "tor",
+    "is_public_proxy": "public_proxy",
+    "is_residential_proxy": "residential_proxy",
+}
+ANONYMOUS_IP_TRAITS = {
+    "is_anonymous_vpn": "vpn",
+    "is_public_proxy": "public_proxy",
+    "is_residential_proxy": "residential_proxy",
+    "is_tor_exit_node": "tor",
+    "is_hosting_provider": "hosting_provider",
+}
+Kind = Literal["city", "anonymous-ip"]
+KIND_NAMES = {
+    "city": "a City database (GeoIP2-City, GeoLite2-City or GeoIP2-Enterprise)",
+    "anonymous-ip": "an Anonymous IP database (GeoIP2-Anonymous-IP)",
+}
 
-# A lookup's answer, and whether the record's subdivision code is no longer valid ISO 3166-2.
-Answer = tuple[Location, bool]
+
+def accepts(kind: Kind, database_type: str) -> bool:
+    """Whether a database of `database_type` serves as `kind`. Enterprise and
+    Precision-Enterprise records carry the same location fields as City records."""
+    if kind == "city":
+        return "City" in database_type or "Enterprise" in database_type
+    return "Anonymous" in database_type
+
+
+# A lookup's answer: what the database said, whether its subdivision code was stale, and the
+# location that says alone (worked out once per record, shared by every lookup of it).
+Answer = tuple[Said | None, bool, Location]
 # Cached networks per bucket (a /16 of IPv4, a /32 of IPv6): (shift, network bits, answer); an
 # address is in the network when `value >> shift == network bits`. A few per bucket at most.
 _Entry = tuple[int, int, Answer]
@@ -112,38 +139,48 @@ def _iso_code(value: Record | None) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
-def answer_from_record(record: Record | None) -> Answer:
-    """The location a City record gives, and whether its subdivision code was stale.
+def _kinds(traits: Record | None, names: dict[str, str]) -> tuple[str, ...]:
+    if not isinstance(traits, dict):
+        return ()
+    return tuple(kind for trait, kind in names.items() if traits.get(trait) is True)
 
-    Only the first (ISO 3166-2 first-level) subdivision is used. A record without a valid
-    country (anonymous proxies, satellite providers) is an unknown location that keeps the
-    anonymizer flag. A subdivision code that is not valid ISO 3166-2 today falls back to the
-    country alone, so a stale code can never match a region by accident.
-    """
+
+def answer_from_record(record: Record | None, data: str | None = None) -> Answer:
+    """What a City record says, and whether its subdivision code was stale.
+
+    Only the first (ISO 3166-2 first-level) subdivision is used, read through `codes.read_codes`
+    (vendor aliases such as RU-CR for UA-43; a code not valid today keeps the country alone). A
+    record without a valid country (continent only) says nothing of the place but keeps its
+    anonymizer traits."""
     if not isinstance(record, dict):
-        return UNKNOWN, False
-    traits = record.get("traits")
-    anonymized = isinstance(traits, dict) and any(traits.get(t) is True for t in _ANONYMIZER_TRAITS)
+        said = Said("geoip", data=data)
+        return said, False, merge(None, said)
     subdivisions = record.get("subdivisions")
     code = _iso_code(subdivisions[0]) if isinstance(subdivisions, list) and subdivisions else None
-    return _answer(_iso_code(record.get("country")), code, anonymized)
+    kinds = _kinds(record.get("traits"), CITY_TRAITS)
+    return _answer(_iso_code(record.get("country")), code, kinds, data)
+
+
+def answer_from_anonymous_record(record: Record | None, data: str | None = None) -> Answer:
+    """What an Anonymous-IP record says: the kinds of anonymizer, or nothing (None)."""
+    if not isinstance(record, dict) or record.get("is_anonymous") is not True:
+        return None, False, UNKNOWN
+    said = Said("anonymous-ip", anonymizers=_kinds(record, ANONYMOUS_IP_TRAITS) or ("anonymous",), data=data)
+    return said, False, merge(None, None, said)
 
 
 @lru_cache(maxsize=16_384)
-def _answer(country_code: str | None, subdivision_code: str | None, anonymized: bool) -> Answer:
+def _answer(country: str | None, subdivision: str | None, kinds: tuple[str, ...], data: str | None) -> Answer:
     """The answer for a record's codes as stored (e.g. "ua", "43"): a few thousand in a database,
-    so each is worked out once and every lookup after that shares its Location."""
-    country = country_code.upper() if country_code else None
-    if country is None or not iso.is_country(country):
-        return Location(anonymized=anonymized), False
-    code = subdivision_code.upper() if subdivision_code else None
-    subdivision = f"{country}-{code}" if code else None
-    stale = subdivision is not None and not iso.is_subdivision(subdivision)
-    return Location(country, None if stale else subdivision, "geoip", anonymized), stale
+    so each is worked out once and every lookup after that shares its Said."""
+    codes = read_codes(country, subdivision)
+    said = Said("geoip", codes.country, codes.subdivision, kinds, data, codes.note)
+    return said, codes.stale, merge(None, said)
 
 
 class GeoDatabase:
-    """One open City database, shared by every thread of a process, with a per-network cache.
+    """One open MaxMind database (City, or Anonymous IP), shared by every thread of a process,
+    with a per-network cache.
 
     Answers are cached by the database network that holds the address, so a repeat reader or
     another address of the same network is answered without touching the database. Networks
@@ -155,12 +192,17 @@ class GeoDatabase:
         reader: maxminddb.Reader,
         path: Path,
         *,
+        kind: Kind = "city",
         locate_non_global: bool = False,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._reader = reader
         self._path = path
         self._metadata = reader.metadata()
+        self.kind = kind
+        self._read = answer_from_record if kind == "city" else answer_from_anonymous_record
+        self.data = f"{self.database_type} {self.build_date:%Y-%m-%d}"
+        """What the database is called in evidence: its type and build date."""
         self._locate_non_global = locate_non_global
         self._cache_size = cache_size
         # Per IP version: bucket (the address's top bits) -> the networks cached there. A network
@@ -168,7 +210,7 @@ class GeoDatabase:
         self._cache: dict[int, dict[int, tuple[_Entry, ...]]] = {4: {}, 6: {}}
         self._cached = 0
         self.stale_subdivisions = 0
-        """Lookups whose record had a subdivision code that is not valid ISO 3166-2 today."""
+        """Lookups whose record had a subdivision code that is neither ISO 3166-2 nor an alias."""
         self.errors = 0  # lookups the database could not answer (a corrupt file)
         self.last_error: str | None = None
 
@@ -177,30 +219,30 @@ class GeoDatabase:
         cls,
         path: Path | str,
         *,
+        kind: Kind = "city",
         locate_non_global: bool = False,
         cache_size: int = DEFAULT_CACHE_SIZE,
         source: Path | None = None,
     ) -> GeoDatabase:
-        """Open a City database; `locate_non_global` lets tests look up documentation ranges.
+        """Open a database of `kind`; `locate_non_global` lets tests look up documentation ranges.
         `source` names the file `path` is a snapshot of (see `snapshot`), for messages and status."""
         path = Path(path)
+        name = source or path
         try:
             reader = maxminddb.open_database(path, maxminddb.MODE_MMAP_EXT)
         except FileNotFoundError:
-            raise GeoDatabaseError(f"GeoIP database {path} does not exist") from None
+            raise GeoDatabaseError(f"GeoIP database {name} does not exist") from None
         except OSError as error:
-            raise GeoDatabaseError(f"cannot read GeoIP database {path}: {error.strerror}") from None
+            raise GeoDatabaseError(f"cannot read GeoIP database {name}: {error.strerror}") from None
         except (maxminddb.InvalidDatabaseError, ValueError):
-            raise GeoDatabaseError(f"GeoIP database {path} is not a MaxMind DB file") from None
-        database_type = reader.metadata().database_type
-        if "City" not in database_type:
+            raise GeoDatabaseError(f"GeoIP database {name} is not a MaxMind DB file") from None
+        database_type = str(reader.metadata().database_type)
+        if not accepts(kind, database_type):
             reader.close()
             raise GeoDatabaseError(
-                f"GeoIP database {path} is a {database_type!r} database;"
-                " a City database (GeoIP2-City or GeoLite2-City) is needed"
+                f"GeoIP database {name} is a {database_type!r} database; {KIND_NAMES[kind]} is needed"
             )
-        database = cls(reader, source or path, locate_non_global=locate_non_global, cache_size=cache_size)
-        return database
+        return cls(reader, name, kind=kind, locate_non_global=locate_non_global, cache_size=cache_size)
 
     @property
     def path(self) -> Path:
@@ -214,26 +256,44 @@ class GeoDatabase:
     def build_date(self) -> datetime:
         return datetime.fromtimestamp(self._metadata.build_epoch, UTC)
 
-    def info(self) -> dict[str, str]:
+    def age_days(self, now: datetime) -> float:
+        return (now - self.build_date).total_seconds() / 86_400
+
+    def info(self, now: datetime | None = None) -> dict[str, object]:
         """What /readyz and the status endpoints report about the database."""
-        facts = {
+        facts: dict[str, object] = {
             "path": str(self._path),
             "type": self.database_type,
             "build_date": self.build_date.isoformat(),
         }
+        if now is not None:
+            facts["age_days"] = round(self.age_days(now), 1)
+        if self.stale_subdivisions:
+            facts["stale_subdivisions"] = self.stale_subdivisions  # looked up, left at the country
         if self.last_error is not None:
             facts["error"] = f"{self.errors} lookups failed; last: {self.last_error}"
         return facts
 
     def lookup(self, ip: IPAddress) -> Location:
-        """Where `ip` is; an unknown location for non-global addresses and addresses not found."""
+        """Where `ip` is by this database alone, with what it said in `said`; an unknown location
+        for non-global addresses and addresses not found."""
+        answer = self._answer(ip)
+        return UNKNOWN if answer is None else answer[2]
+
+    def said(self, ip: IPAddress) -> Said | None:
+        """What the database says of `ip`; None for a non-global address (not looked up) and,
+        in an Anonymous IP database, for an address it does not list."""
+        answer = self._answer(ip)
+        return None if answer is None else answer[0]
+
+    def _answer(self, ip: IPAddress) -> Answer | None:
         if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # databases written by mmdb-writer do not alias ::ffff:0:0/96
         version, value = ip.version, int(ip)
         starts, flags = _LOCATABLE[version]
         flag = flags[bisect_right(starts, value) - 1]
         if not self._locate_non_global and not (is_locatable(ip) if flag is None else flag):
-            return UNKNOWN
+            return None
         bits = ip.max_prefixlen
         bucket = value >> (bits - _BUCKET_BITS[version])
         cache = self._cache[version]
@@ -249,15 +309,14 @@ class GeoDatabase:
                 # The file changed under the reader (see `snapshot`): unknown, never a failed request.
                 self.errors += 1
                 self.last_error = str(error)
-                return UNKNOWN
-            answer = answer_from_record(record)
+                return None
+            answer = self._read(record, self.data)
             if 0 <= prefix_len <= bits and self._cache_size > 0:
                 shift = bits - prefix_len
                 self._remember(cache, bucket, (shift, value >> shift, answer))
-        location, stale = answer
-        if stale:
+        if answer[1]:
             self.stale_subdivisions += 1
-        return location
+        return answer
 
     def _remember(self, cache: dict[int, tuple[_Entry, ...]], bucket: int, entry: _Entry) -> None:
         if self._cached >= self._cache_size:

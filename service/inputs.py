@@ -7,15 +7,64 @@ from typing import Literal
 
 LocationSource = Literal["explicit", "header", "geoip", "unknown"]
 
+# Kinds of anonymizer a source can report; the audit record keeps them apart.
+ANONYMIZER_KINDS = (
+    "vpn",
+    "public_proxy",
+    "residential_proxy",
+    "tor",
+    "hosting_provider",
+    "anonymous_proxy",  # the deprecated City-record trait, still present in old data
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What one source said of the reader, as read (codes already ISO), before merging.
+
+    `source` is explicit, header, geoip or anonymous-ip; `data` names the data that said it (a
+    database type and build date, or a header name); `note` says what was ignored or read
+    differently (an invalid region, a vendor code, a disagreement)."""
+
+    source: str
+    country: str | None = None
+    subdivision: str | None = None
+    anonymizers: tuple[str, ...] = ()
+    data: str | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        fields: dict[str, object] = {"source": self.source, "country": self.country}
+        fields["subdivision"] = self.subdivision
+        if self.anonymizers:
+            fields["anonymizers"] = list(self.anonymizers)
+        if self.data is not None:
+            fields["data"] = self.data
+        if self.note is not None:
+            fields["note"] = self.note
+        return fields
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """Where a reader is, and how we know. Codes are upper-case; `subdivision` is full ISO 3166-2."""
+    """Where a reader is, and how we know. Codes are upper-case; `subdivision` is full ISO 3166-2.
+
+    `source` names the source of the country; `anonymizers` the kinds of anonymizer seen (an
+    anonymized reader may have none named, e.g. one an editor's case marks anonymized). `said`
+    keeps what each source said before they were merged, for the audit record and `explain`:
+    it is evidence, not part of the location's value, so it takes no part in equality."""
 
     country: str | None = None
     subdivision: str | None = None
     source: LocationSource = "unknown"
     anonymized: bool = False
+    anonymizers: tuple[str, ...] = ()
+    said: tuple[Said, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def partial(self) -> bool:
+        """The country is known and the subdivision is not."""
+        return self.country is not None and self.subdivision is None
 
     @property
     def known(self) -> bool:

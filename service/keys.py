@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-Role = Literal["decide", "audit", "admin"]
+Role = Literal["decide", "audit", "admin", "metrics"]  # metrics: /metrics only (a Prometheus scraper)
 ROLES: tuple[Role, ...] = get_args(Role)
 PREFIX = "hk_"
 
@@ -59,13 +59,19 @@ def write_keys(path: Path, keys: list[Key]) -> None:
     os.replace(temporary, path)
 
 
-def add_key(path: Path, name: str, roles: set[str]) -> str:
-    """Create a key, store its hash under `name` (replacing a key of that name) and return it."""
+def add_key(path: Path, name: str, roles: set[str], *, replace: bool = False) -> str:
+    """Create a key, store its hash under `name` and return it. A name already there is refused
+    unless `replace`: a typo must not silently revoke someone's key (and give its name to another)."""
     unknown = roles - set(ROLES)
     if unknown:
         raise KeysError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
+    stored = read_keys(path)
+    if not replace and any(k.name == name for k in stored):
+        raise KeysError(
+            f"a key named {name!r} is already in {path}: give --replace to revoke it and make a new one"
+        )
     key = new_key()
-    keys = [k for k in read_keys(path) if k.name != name]
+    keys = [k for k in stored if k.name != name]
     write_keys(path, [*keys, Key(name, frozenset(roles), digest(key))])
     return key
 

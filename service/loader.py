@@ -18,12 +18,17 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
+from service import graphs
 from service.model import RULE_FILE, RuleFile
 from service.problems import Problem, RulesetInvalid
 from service.ruleset import Origin, Ruleset, SourcedCase, SourceFile
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TOTAL_BYTES = 8 * 1024 * 1024
+"""Default bound on all rule files of a directory together (HERALD_RULES_MAX_BYTES)."""
+MAX_REGION_DEPTH = 16
+"""Most levels of regions including regions; real packs use two or three."""
 
 Loc = tuple[int | str, ...]
 
@@ -41,20 +46,59 @@ class Parsed:
         return Problem(self.name, line, column, code, message)
 
 
-def load_ruleset(directory: Path) -> Ruleset:
-    """Load and validate every rule file below `directory`. Raises RulesetInvalid with all problems."""
+def load_ruleset(directory: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES) -> Ruleset:
+    """Load and validate every rule file below `directory`. Raises RulesetInvalid with all problems,
+    and nothing else: any other failure while loading (a recursion or memory limit, an overflow, a
+    bug) is a problem too, at the file being read when it happened, else at the directory. A
+    service keeps its last good rules on RulesetInvalid; no rule file may take it down."""
+    try:
+        return _load(directory, max_total_bytes)
+    except RulesetInvalid:
+        raise
+    except Exception as error:
+        raise RulesetInvalid([failure(str(directory), error)]) from error
+
+
+def failure(where: str, error: BaseException) -> Problem:
+    """A problem for an exception nobody foresaw while loading rules."""
+    if isinstance(error, RecursionError):
+        text = "nested too deeply to load (recursion limit)"
+    elif isinstance(error, MemoryError):
+        text = "too large to load (out of memory)"
+    else:
+        text = f"{type(error).__name__}: {error}"[:300]
+    return Problem(where, 1, 1, "load-failed", f"the rules could not be loaded: {text}")
+
+
+def _load(directory: Path, max_total_bytes: int) -> Ruleset:
     problems: list[Problem] = []
     parsed: list[Parsed] = []
     files: list[SourceFile] = []
     paths = rule_files(directory)
     if not paths:
         raise RulesetInvalid([Problem(str(directory), 1, 1, "no-files", "no rule files (*.yaml) found")])
+    # A file over MAX_FILE_BYTES is refused by itself, at its name; it counts as read that far.
+    total = sum(min(path.stat().st_size, MAX_FILE_BYTES + 1) for path in paths)
+    if total > max_total_bytes:
+        raise RulesetInvalid([_too_large(str(directory), total, max_total_bytes)])
+    left = max_total_bytes
     for path in paths:
         name = _display_name(path, directory)
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)  # a huge file is refused without reading it all
-        files.append(SourceFile(name, hashlib.sha256(data).hexdigest()))
-        one, found = parse_file(name, data)
+        try:
+            with path.open("rb") as file:
+                # A huge file is refused without reading it all; so are files grown since listed.
+                data = file.read(min(MAX_FILE_BYTES, left) + 1)
+            left -= len(data)
+            if left < 0:
+                raise RulesetInvalid([_too_large(str(directory), max_total_bytes - left, max_total_bytes)])
+            files.append(SourceFile(name, hashlib.sha256(data).hexdigest()))
+            one, found = parse_file(name, data)
+        except RulesetInvalid:
+            raise
+        except OSError as error:
+            one, found = None, [Problem(name, 1, 1, "unreadable", f"file not readable: {error.strerror}")]
+        except Exception as error:
+            one, found = None, [failure(name, error)]
         problems += found
         if one is not None:
             parsed.append(one)
@@ -73,6 +117,11 @@ def load_ruleset(directory: Path) -> Ruleset:
         files=tuple(files),
         origins=_origins(parsed),
     )
+
+
+def _too_large(directory: str, total: int, limit: int) -> Problem:
+    message = f"the rule files hold {total} bytes, more than {limit} (HERALD_RULES_MAX_BYTES)"
+    return Problem(directory, 1, 1, "too-large", message)
 
 
 def _origins(parsed: Sequence[Parsed]) -> dict[tuple[str, str], Origin]:
@@ -361,7 +410,8 @@ def cross_check(parsed: Sequence[Parsed]) -> list[Problem]:
                     problems.append(_unknown(p, ("notices", i, "supersedes", j), "notice", other, notices))
     includes = {r.id: r.include for r in regions.values()}
     supersedes = {n.id: n.supersedes for p in parsed for n in p.model.notices}
-    problems += _cycles(parsed, "regions", "include", includes, "region-cycle", "includes itself")
+    cycles = _cycles(parsed, "regions", "include", includes, "region-cycle", "includes itself")
+    problems += cycles or _too_deep(parsed, includes)
     problems += _cycles(parsed, "notices", "supersedes", supersedes, "supersede-cycle", "supersedes itself")
     return problems
 
@@ -376,25 +426,37 @@ def _cycles(
     parsed: Sequence[Parsed], section: str, key: str, graph: dict[str, Any], code: str, verb: str
 ) -> list[Problem]:
     problems: list[Problem] = []
+    looping = graphs.on_cycles(graph)
     for p in parsed:
         for i, item in enumerate(getattr(p.model, section)):
-            path = _cycle_from(item.id, graph)
-            if path:
-                message = f"{section[:-1]} {item.id!r} {verb}: {' -> '.join(path)}"
+            if item.id in looping:
+                path = graphs.cycle_from(item.id, graph)
+                message = f"{section[:-1]} {item.id!r} {verb}: {_chain(path)}"
                 problems.append(p.problem((section, i, key), code, message))
     return problems
 
 
-def _cycle_from(start: str, graph: dict[str, Any]) -> list[str]:
-    """The path from `start` back to itself through `graph` (id -> ids), or [] if there is none."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    visited: set[str] = set()
-    while stack:
-        current, path = stack.pop()
-        for child in graph.get(current, ()):
-            if child == start:
-                return [*path, child]
-            if child not in visited:
-                visited.add(child)
-                stack.append((child, [*path, child]))
-    return []
+def _too_deep(parsed: Sequence[Parsed], includes: dict[str, Any]) -> list[Problem]:
+    """Regions nested more than MAX_REGION_DEPTH levels, each named once: at the outermost
+    region of every chain that is too deep (the others are inside it)."""
+    depth = graphs.depths(includes)
+    deep = {region for region, levels in depth.items() if levels > MAX_REGION_DEPTH}
+    inside = {child for region in deep for child in includes[region]}
+    return [
+        p.problem(
+            ("regions", i, "include"),
+            "region-too-deep",
+            f"region {region.id!r} nests regions {depth[region.id]} levels deep, more than "
+            f"{MAX_REGION_DEPTH}: {_chain(graphs.deepest_path(region.id, includes, depth))}",
+        )
+        for p in parsed
+        for i, region in enumerate(p.model.regions)
+        if region.id in deep and region.id not in inside
+    ]
+
+
+def _chain(path: list[str], most: int = 8) -> str:
+    """`a -> b -> c`, shortened in the middle when long."""
+    if len(path) <= most:
+        return " -> ".join(path)
+    return " -> ".join([*path[: most // 2], f"... ({len(path) - most} more)", *path[-most // 2 :]])

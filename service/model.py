@@ -69,7 +69,7 @@ def to_utc(value: Any) -> Any:
     if isinstance(value, int | float):
         raise ValueError("expected an RFC 3339 date-time such as 2025-01-01T00:00:00Z, not a number")
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _aware(value)
     if isinstance(value, date):
         return datetime.combine(value, time(), tzinfo=UTC)
     if isinstance(value, str) and len(value.strip()) == 10:
@@ -81,7 +81,16 @@ def to_utc(value: Any) -> Any:
 
 
 def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """`value` in UTC. An offset that carries it past year 9999 or before year 1 is a ValueError
+    (a 422 or a file:line error), not the OverflowError Python raises."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{value.isoformat()} is outside the calendar once converted to UTC (years 1 to 9999)"
+        ) from None
 
 
 # The JSON schemas say what callers may send: letters in either case (they are normalized).
@@ -92,6 +101,11 @@ Identifier = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 100}),
 ]
 Word = Annotated[str, BeforeValidator(_lower), StringConstraints(min_length=1, max_length=200)]
+# Tags are editorial keywords (a page of RFE/RL carries fewer than 20, each a few words): these
+# caps keep what one article brings to a decision, and to the engine's memo, under about 10 KB.
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+Tag = Annotated[str, BeforeValidator(_lower), StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH)]
 LanguageTag = Annotated[
     str,
     BeforeValidator(_lower),
@@ -207,9 +221,11 @@ Show = Literal["show", "skip"]
 
 
 class TagCondition(Strict):
-    any: Words = ()
-    all: Words = ()
-    none: Words = ()
+    """Tags as articles carry them: a rule's tag longer than MAX_TAG_LENGTH could never match."""
+
+    any: ListOf[Tag] = ()
+    all: ListOf[Tag] = ()
+    none: ListOf[Tag] = ()
 
 
 class ArticleCondition(Strict):
@@ -267,16 +283,19 @@ class Rule(Strict):
 
 
 class ArticleFields(Strict):
-    """An article as callers and test cases describe it. Only `publisher` is required."""
+    """An article as callers and test cases describe it: the fields rules can condition on.
+    Only `publisher` is required."""
 
     publisher: Identifier
     id: Annotated[str, StringConstraints(max_length=500)] | None = None
     url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     section: Word | None = None
-    tags: Annotated[tuple[Word, ...], Field(max_length=100), BeforeValidator(_listify)] = ()
+    tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS), BeforeValidator(_listify)] = ()
     language: LanguageTag | None = None
     type: Word | None = None
-    published_at: Instant | None = None
+    # No `published_at`: no rule could condition on it, and the audit record does not keep it, so
+    # a replay could not reproduce a decision that used it. Accepting it and dropping it would
+    # let a publisher believe it counts; an unknown field is refused (422), as every other is.
 
     def to_article(self) -> Article:
         return Article(

@@ -30,6 +30,11 @@ class Area:
                 return country
         return None
 
+    def partly(self) -> frozenset[str]:
+        """Countries the area holds only some subdivisions of: a reader located in one of them
+        with no subdivision is possibly in the area (the rule's `unknown_location` decides)."""
+        return frozenset(s.split("-", 1)[0] for s in self.subdivisions) - self.countries.keys()
+
     @property
     def empty(self) -> bool:
         return not self.countries and not self.subdivisions
@@ -67,19 +72,22 @@ def expand(region: Region, areas: Mapping[str, Area]) -> Area:
 
 
 def expand_all(regions: Mapping[str, Region]) -> dict[str, Area]:
-    """Areas of every region. Regions must already be known to include no cycle."""
+    """Areas of every region. Regions must already be known to include no cycle. Walked with an
+    explicit stack, children first: a long chain of regions cannot hit the recursion limit."""
     areas: dict[str, Area] = {}
-
-    def visit(region_id: str) -> Area:
-        if region_id not in areas:
-            region = regions[region_id]
-            for child in region.include:
-                visit(child)
-            areas[region_id] = expand(region, areas)
-        return areas[region_id]
-
-    for region_id in regions:
-        visit(region_id)
+    for root in regions:
+        work = [root]
+        while work:
+            region = regions[work[-1]]
+            if region.id in areas:
+                work.pop()
+                continue
+            pending = [child for child in region.include if child not in areas]
+            if pending:
+                work += pending
+            else:
+                areas[region.id] = expand(region, areas)
+                work.pop()
     return areas
 
 

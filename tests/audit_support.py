@@ -46,3 +46,13 @@ def lines(path: Path) -> list[bytes]:
 
 def rewrite(path: Path, new_lines: list[bytes]) -> None:
     path.write_bytes(b"".join(new_lines))
+
+
+class Clock:
+    """A clock the test moves by setting `now`: an app decides and logs at `now`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now

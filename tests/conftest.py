@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -27,6 +28,14 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def city_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_city_db(tmp_path_factory.mktemp("geo") / "City-Test.mmdb")
+
+
+@pytest.fixture
+def watched(tmp_path: Path, city_db: Path) -> Path:
+    """A copy of the test City database in tmp_path, for tests that replace it as geoipupdate does."""
+    path = tmp_path / "GeoLite2-City.mmdb"
+    shutil.copyfile(city_db, path)
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,8 @@ DEFAULT_NETWORKS: tuple[tuple[str, CityRecord], ...] = (
     ("8.8.8.0/24", city("US", continent="NA")),  # United States, no subdivision
     ("2001:4860::/32", city("US", continent="NA")),
     ("81.2.69.0/24", city("GB", "ENG", "WBK")),  # two levels: GB-ENG is the first
-    ("41.0.0.0/24", city("ZA", "GT", continent="AF")),  # ZA-GT is no longer ISO 3166-2
+    ("41.0.0.0/24", city("ZA", "GT", continent="AF")),  # ZA-GT is no longer ISO 3166-2: ZA-GP now
+    ("41.0.1.0/24", city("ZA", "QQ", continent="AF")),  # ZA-QQ never was, and is no alias
     ("46.99.0.0/24", city("XK")),  # Kosovo, user-assigned code
     ("185.220.101.0/24", city(None, is_anonymous_proxy=True)),  # continent only
     ("196.201.128.0/24", city(None, continent="AF", is_satellite_provider=True)),

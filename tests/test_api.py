@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.config import Settings
+from service.web import create_app
 from service.web.runtime import Answered
 from service.web.schemas import BatchOut, DecisionOut, Problem
 from tests.conftest import NOW
@@ -56,7 +58,22 @@ def test_reader_location_decides(
 
 def test_anonymizer_is_reported_and_shown(client: FlaskClient) -> None:
     body = decide(client, {"article": RFERL, "reader": {"ip": "185.220.101.7"}})
-    assert body["reader"] == {"country": None, "subdivision": None, "source": "unknown", "anonymized": True}
+    assert body["reader"] == {
+        "country": None,
+        "subdivision": None,
+        "source": "unknown",
+        "anonymized": True,
+        "anonymizers": ["anonymous_proxy"],
+        "said": [
+            {
+                "source": "geoip",
+                "country": None,
+                "subdivision": None,
+                "anonymizers": ["anonymous_proxy"],
+                "data": "GeoLite2-City 2019-12-24",
+            }
+        ],
+    }
     assert [n["id"] for n in body["notices"]] == [NOTICE]
 
 
@@ -115,9 +132,13 @@ def test_no_reader_uses_the_peer_address_and_accept_language(client: FlaskClient
         ("2024-02-20T03:00:00+03:00", [NOTICE]),
     ],
 )
-def test_at_is_honoured(client: FlaskClient, at: str, notices: list[str]) -> None:
+def test_at_is_honoured(settings: Settings, logged: list[Answered], at: str, notices: list[str]) -> None:
+    # Rules loaded before every `at` asked: the rules in force then are the ones served now.
+    early = datetime(2024, 1, 1, tzinfo=UTC)
+    client = create_app(settings, log_decision=logged.append, clock=lambda: early).test_client()
     body = decide(client, {"article": RFERL, "reader": {"country": "RU"}, "at": at})
     assert [n["id"] for n in body["notices"]] == notices
+    assert body["what_if"] is True and logged[-1].what_if is True
 
 
 def test_other_publisher_gets_nothing(client: FlaskClient) -> None:
@@ -203,7 +224,8 @@ def test_batch_limit(make_app: Callable[..., Flask], settings: Settings) -> None
         ("post", "/v1/decisions", {"data": "x" * 2_000_000, "content_type": "application/json"}, 413, None),
         ("get", "/v1/decisions", {}, 422, "/publisher"),
         ("get", "/v1/decisions?publisher=rferl&colour=red", {}, 400, None),
-        ("get", "/v1/decisions?publisher=rferl&at=soon", {}, 422, "/at"),
+        ("get", "/v1/decisions?publisher=rferl&at=soon", {}, 400, None),
+        ("get", "/v1/decisions?publisher=rferl&at=2020-01-01", {}, 400, None),
         ("get", "/nowhere", {}, 404, None),
         ("delete", "/v1/decisions", {}, 405, None),
     ],
@@ -309,10 +331,14 @@ def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settin
         client, {"article": RFERL}, headers={"X-Forwarded-For": "77.88.8.8"}, environ_base=via_proxy
     )
     assert (body["reader"]["country"], body["reader"]["source"]) == ("RU", "geoip")
+    forwarded = {"Forwarded": 'for="[2a02:6b8::feed:ff]:443"'}
+    body = decide(client, {"article": RFERL}, headers=forwarded, environ_base=via_proxy)
+    assert body["reader"]["source"] == "unknown"  # HERALD_PROXY_HEADER=x-forwarded-for reads no other
+    behind_forwarded = make_app(trusting.model_copy(update={"proxy_header": "forwarded"})).test_client()
     body = decide(
-        client,
+        behind_forwarded,
         {"article": RFERL},
-        headers={"Forwarded": 'for="[2a02:6b8::feed:ff]:443"'},
+        headers={**forwarded, "X-Forwarded-For": "77.88.8.8"},  # the reader's own XFF: not believed
         environ_base=via_proxy,
     )
     assert (body["reader"]["subdivision"], body["reader"]["source"]) == ("RU-MOW", "geoip")
@@ -327,9 +353,9 @@ def test_trusted_proxy_and_country_header(make_app: Callable[..., Flask], settin
 def test_explain_says_why_and_is_not_logged(client: FlaskClient, logged: list[Answered]) -> None:
     response = client.post(
         "/v1/explain",
-        json={"article": RFERL, "reader": {"country": "RU", "subdivision": "UA-43"}, "at": "2025-01-01"},
+        json={"article": RFERL, "reader": {"country": "RU", "subdivision": "UA-43"}},
     )
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.get_json()["what_if"] is False
     body = response.get_json()
     assert [n["id"] for n in body["notices"]] == [NOTICE]
     (verdict,) = body["rules"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from service.audit.files import log_files
 from service.audit.reader import file_records, records
@@ -49,6 +52,7 @@ def test_kill_9_of_a_worker_loses_no_answered_decision(tmp_path: Path) -> None:
         "HERALD_RULES_DIR": str(RULES),
         "HERALD_AUDIT_DIR": str(audit),
         "HERALD_AUDIT_NODE": "crash-test",
+        "HERALD_AUDIT_CHECKPOINT_S": "0.02",  # the kill may well land in the middle of a checkpoint
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -98,7 +102,84 @@ def test_kill_9_of_a_worker_loses_no_answered_decision(tmp_path: Path) -> None:
     assert len(victims) == 1
     recovered = [r for p in log_files([audit]) for r in file_records(p) if r["kind"] == "recovered"]
     assert [r["file"] for r in recovered] == [victims[0].name]
+    assert not [r for r in records([audit]) if r["kind"] == "adoption_refused"]
     report = verify([audit])
     assert report.ok, [(c.path.name, c.problem) for c in report.files if c.problem]
     kinds = [r["kind"] for r in records([audit])]
     assert kinds.count("started") == 3 and kinds.count("stopped") == 2
+
+
+@pytest.mark.parametrize("key", [None, "k" * 32], ids=["no key", "HMAC key"])
+def test_a_cut_tail_is_seen_after_a_restart_of_a_real_server(tmp_path: Path, key: str | None) -> None:
+    """Issue 11's reproduction: stop the server, cut the end of a file, start and stop it again:
+    verify names the file and the missing seqs (it used to say intact: the cut file was adopted)."""
+    from service.cli import main
+    from tests.live import serving
+
+    env = {"HERALD_RULES_DIR": str(RULES), "HERALD_AUDIT_NODE": "cut", "HERALD_GEOIP_DB": ""}
+    env = {k: v for k, v in env.items() if v} | ({"HERALD_AUDIT_KEY": key} if key else {})
+    audit = tmp_path / "audit"
+    with serving(tmp_path, env, workers=1) as server:
+        for i in range(6):
+            body = {"article": {"publisher": "rferl", "id": f"a{i}"}, "reader": {"country": "RU"}}
+            assert request(server.base + "/v1/decisions", body)[0] == 200
+    (path,) = log_files([audit])
+    kept = path.read_bytes().splitlines(keepends=True)
+    last_seq = json.loads(kept[-1])["seq"]
+    path.write_bytes(b"".join(kept[:-3]))  # the last two decisions and the stopped event
+    with serving(tmp_path, env, workers=1):
+        pass
+    refused = [r for p in log_files([audit]) for r in file_records(p) if r["kind"] == "adoption_refused"]
+    assert [r["refused"] for r in refused] == [path.name]
+    result = CliRunner().invoke(main, ["audit", "verify", str(audit), *(["--key", key] if key else [])])
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  {path}: seq {last_seq - 2} " in result.output
+    assert f"seq {last_seq - 2}..{last_seq} missing" in result.output
+    assert sum(line.startswith("FAIL") for line in result.output.splitlines()) == 1
+
+
+def test_a_witness_node_keeps_what_root_on_the_node_cuts(tmp_path: Path) -> None:
+    """Two real servers: node 1 POSTs its checkpoints to node 2; root on node 1 then cuts a file and
+    its own checkpoint log consistently, and only the witness's copy shows it."""
+    from service.audit.checkpoint import CHECKPOINTS, log_names
+    from service.audit.verify import verify
+    from service.keys import add_key
+    from tests.live import serving
+
+    key = "k" * 32
+    witness_dir, node_dir = tmp_path / "witness", tmp_path / "node"
+    witness_dir.mkdir()
+    node_dir.mkdir()
+    token = add_key(witness_dir / "keys.json", "node-1", {"audit"})
+    common = {"HERALD_RULES_DIR": str(RULES), "HERALD_AUDIT_KEY": key}
+    witness_env = common | {
+        "HERALD_AUDIT_NODE": "witness",
+        "HERALD_KEYS_FILE": str(witness_dir / "keys.json"),
+    }
+    with serving(witness_dir, witness_env, workers=1) as witness:
+        node_env = common | {
+            "HERALD_AUDIT_NODE": "node-1",
+            "HERALD_AUDIT_CHECKPOINT_S": "0.2",
+            "HERALD_AUDIT_WITNESS": witness.base + "/v1/audit/checkpoints",
+            "HERALD_AUDIT_WITNESS_KEY": token,
+        }
+        with serving(node_dir, node_env, workers=1) as node:
+            for i in range(8):
+                body = {"article": {"publisher": "rferl", "id": f"a{i}"}, "reader": {"country": "RU"}}
+                assert request(node.base + "/v1/decisions", body)[0] == 200
+            time.sleep(0.5)
+    audit = node_dir / "audit"
+    kept = witness_dir / "audit" / CHECKPOINTS
+    assert log_names(kept, "witnessed")
+    assert verify([audit], key.encode(), witnesses=[kept]).ok
+    (path,) = log_files([audit])
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:4]))
+    shutil.rmtree(audit / CHECKPOINTS)  # root removes the node's own checkpoints too
+    alone = verify([audit], key.encode())
+    assert [c.problem.kind for c in alone.files if c.problem] == ["no checkpoint"]
+    witnessed = verify([audit], key.encode(), witnesses=[kept])
+    (bad,) = [c for c in witnessed.files if c.problem]
+    assert bad.path == path and bad.problem is not None and bad.problem.kind == "truncated"
+    assert f"seq 4..{json.loads(lines[-1])['seq']} missing" in bad.problem.detail
+    assert verify([witness_dir / "audit"], key.encode()).ok  # the witness's own log and chain

@@ -24,7 +24,7 @@ class Disk:
         self.full = False
         self.written: list[tuple[str, Any]] = []
 
-    def decision(self, decision_id: str, *_: Any) -> None:
+    def decision(self, decision_id: str, *_: Any, **__: Any) -> None:
         if self.full:
             raise OSError(28, "No space left on device")
         self.written.append(("decision", decision_id))

@@ -22,7 +22,7 @@ from service.cli import main
 from service.config import Settings
 from service.web import create_app
 from service.web.runtime import runtime
-from tests.audit_support import lines, rewrite
+from tests.audit_support import Clock, lines, rewrite
 
 READERS: list[dict[str, Any]] = [
     {"ip": "77.88.8.8", "languages": ["ru"]},
@@ -42,15 +42,16 @@ DAY = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def _serve_a_day(settings: Settings, node: str) -> list[dict[str, Any]]:
-    """A whole day of varied decisions (every reader x article, every 3 hours), through the HTTP API."""
-    app = create_app(settings.model_copy(update={"audit_node": node}))
+    """A whole day of varied page views (every reader x article, every 3 hours), through the HTTP API."""
+    clock = Clock(DAY)
+    app = create_app(settings.model_copy(update={"audit_node": node}), clock=clock)
     client = app.test_client()
     answers = []
     for hour in range(0, 24, 3):
-        at = (DAY + timedelta(hours=hour)).isoformat()
+        clock.now = DAY + timedelta(hours=hour)
         for reader in READERS:
             for article in ARTICLES:
-                response = client.post("/v1/decisions", json={"article": article, "reader": reader, "at": at})
+                response = client.post("/v1/decisions", json={"article": article, "reader": reader})
                 assert response.status_code == 200
                 answers.append(response.get_json())
     runtime(app).audit.stopped()

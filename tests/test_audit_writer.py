@@ -75,6 +75,9 @@ def test_every_answered_decision_is_a_record(settings: Settings) -> None:
         "anonymized": False,
         "languages": ["ru"],
         "network": "77.88.8.0/24",
+        "said": [
+            {"source": "geoip", "country": "RU", "subdivision": None, "data": "GeoLite2-City 2019-12-24"}
+        ],
     }
     assert first["rules"] == ["rferl-undesirable-russia"]
     assert first["notices"] == [

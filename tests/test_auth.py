@@ -27,6 +27,7 @@ def keys(tmp_path: Path) -> dict[str, str]:
         "auditor": add_key(path, "auditor", {"audit"}),
         "admin": add_key(path, "ops", {"admin"}),
         "publisher": add_key(path, "site", {"decide"}),
+        "scraper": add_key(path, "prometheus", {"metrics"}),
     }
 
 
@@ -53,7 +54,12 @@ def bearer(key: str) -> dict[str, str]:
         ("post", "/v1/ruleset/reload", "admin", 200),
         ("post", "/v1/decisions", None, 200),  # decisions stay open by default: browsers call them
         ("get", "/healthz", None, 200),
-        ("get", "/metrics", None, 200),
+        ("get", "/metrics", None, 401),  # counts by country and notice: not for anyone
+        ("get", "/metrics", "publisher", 403),
+        ("get", "/metrics", "admin", 403),
+        ("get", "/metrics", "scraper", 200),
+        ("get", "/metrics", "auditor", 200),
+        ("get", "/v1/audit/summary", "scraper", 403),
     ],
 )
 def test_roles(
@@ -67,7 +73,7 @@ def test_roles(
 ) -> None:
     client = keyed_client(make_app, settings, keys)
     headers = bearer(keys.get(who, "hk_not-a-key")) if who else {}
-    kwargs = {"json": RFERL} if path == "/v1/decisions" else {}
+    kwargs = {"json": RFERL if path == "/v1/decisions" else {}} if method == "post" else {}
     response = getattr(client, method)(path, headers=headers, **kwargs)
     assert response.status_code == status, response.get_data(as_text=True)
     if status in (401, 403):
@@ -90,11 +96,11 @@ def test_a_refusal_is_logged_without_the_key(
 ) -> None:
     client = keyed_client(make_app, settings, keys)
     with caplog.at_level(logging.WARNING, logger="herald.auth"):
-        client.post("/v1/ruleset/reload", headers=bearer(keys["auditor"]))
+        client.post("/v1/ruleset/reload", json={}, headers=bearer(keys["auditor"]))
     (record,) = [r for r in caplog.records if r.name == "herald.auth"]
     assert (record.reason, record.role, record.key_name) == ("role missing", "admin", "auditor")  # type: ignore[attr-defined]
     assert keys["auditor"] not in caplog.text
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", headers=bearer(keys["scraper"])).get_data(as_text=True)
     assert 'herald_auth_refused_total{reason="role missing"} 1.0' in metrics
 
 

@@ -77,7 +77,7 @@ def test_geo_lookup(city_db: Path, address: str, lines: list[str]) -> None:
 def test_geo_lookup_on_the_embedded_database_names_its_source() -> None:
     code, output = run("geo", "lookup", "77.88.8.8")
     assert code == 0
-    assert "GeoLite2-City built 2019-12-24" in output and "GeoLite2 data created by MaxMind" in output
+    assert "GeoLite2-City 2019-12-24" in output and "GeoLite2 data created by MaxMind" in output
 
 
 @pytest.mark.parametrize(

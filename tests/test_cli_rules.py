@@ -85,7 +85,22 @@ def test_test_prints_failures_coverage_and_summary(rules: Path) -> None:
         "    rules fired: none",
     ]
     assert "coverage: 100% (rules 1/1, regions 2/2, notice texts 3/3)" in output
-    assert output.strip().splitlines()[-1] == "15 passed, 1 failed"
+    assert output.strip().splitlines()[-1] == "16 passed, 1 failed"
+
+
+def test_test_verbose_says_why_each_rule_matched(rules: Path) -> None:
+    code, output = run("rules", "test", "rules", "-v")
+    assert code == 0
+    lines = output.splitlines()
+    at = lines.index(
+        "ok rules/tests/rferl.yaml:100: a reader known only as Ukraine may be in an occupied oblast, "
+        "and sees the notice"
+    )
+    assert lines[at + 1] == (
+        "      rferl-undesirable-russia: possibly in region russia-controlled-ukraine"
+        " (subdivision unknown in UA)"
+    )
+    assert "      rferl-undesirable-russia: in region russia-controlled-ukraine by UA-43" in lines
 
 
 def test_test_min_coverage(rules: Path) -> None:
@@ -119,7 +134,7 @@ def test_test_cases_with_ip_use_the_geoip_database(rules: Path, city_db: Path) -
         """,
     )
     code, output = run("rules", "test", "rules", env={"HERALD_GEOIP_DB": str(city_db)})
-    assert (code, output.strip().splitlines()[-1]) == (0, "17 passed, 0 failed")
+    assert (code, output.strip().splitlines()[-1]) == (0, "18 passed, 0 failed")
 
 
 def test_test_case_with_a_bad_ip_is_a_load_error(rules: Path) -> None:

@@ -298,6 +298,7 @@ def test_as_dict_gives_every_impact_per_reader_with_full_instants(tmp_path: Path
     assert body["impact"][0]["gained"] == {"notices": [{"id": "n", "severity": "legal"}], "effects": []}
     assert body["impact"][2]["reader"] == {
         "label": "UA-43",
+        "subdivision_unknown": False,
         "country": "UA",
         "subdivision": "UA-43",
         "anonymized": False,

@@ -109,6 +109,12 @@ MATCHING = engine_from_yaml(
          reader: {regions: [russia], anonymized: show}}
       - {id: opts-unknown-only, notice: n, article: {publisher: opts}, reader: {unknown_location: show}}
 
+      - {id: part-occupied-show, notice: n, article: {publisher: part},
+         reader: {regions: [occupied], unknown_location: show}}
+      - {id: part-occupied-skip, notice: n, article: {publisher: part}, reader: {regions: [occupied]}}
+      - {id: part-all-ukraine-show, notice: n, article: {publisher: part},
+         reader: {regions: [all-ukraine], unknown_location: show}}
+
       - {id: lang-ru, notice: n, article: {publisher: lang}, reader: {languages: [ru]}}
       - {id: lang-pt-br, notice: n, article: {publisher: lang}, reader: {languages: [pt-br]}}
     """
@@ -274,6 +280,16 @@ MATCH_TABLE: list[tuple[str, Article, Reader, datetime, list[str]]] = [
         ["opts-anonymized", "opts-unknown", "opts-unknown-only"],
     ),
     ("known and elsewhere", article("opts"), reader("US"), AT, []),
+    # partial locations: a known country, an unknown subdivision, against a region of subdivisions
+    (
+        "UA alone is possibly in the occupied subdivisions: unknown_location decides",
+        article("part"),
+        reader("UA"),
+        AT,
+        ["part-all-ukraine-show", "part-occupied-show"],
+    ),
+    ("UA-30 is known not to be there", article("part"), reader("UA", "UA-30"), AT, ["part-all-ukraine-show"]),
+    ("RU alone is not possibly in Ukraine's subdivisions", article("part"), reader("RU"), AT, []),
     # language signal, wherever the reader is
     ("reader language falls back", article("lang"), reader("US", None, "ru-ru"), AT, ["lang-ru"]),
     ("any preferred language", article("lang"), reader("DE", None, "de", "ru"), AT, ["lang-ru"]),
@@ -307,6 +323,8 @@ def test_rules_that_match(art: Article, who: Reader, at: datetime, expected: lis
         (article("geo"), reader("UA", "UA-43"), Match("geo-two-regions", "region", "occupied", "UA-43")),
         (article("geo"), reader("UA", "UA-30"), Match("geo-two-regions", "region", "free-ukraine", "UA")),
         (article("opts"), reader(), Match("opts-unknown", "unknown_location")),
+        (article("part"), reader("UA"), Match("part-occupied-show", "possibly_in_region", "occupied", "UA")),
+        (article("part"), reader("UA"), Match("part-all-ukraine-show", "region", "all-ukraine", "UA")),
         (article("opts"), reader("US", anonymized=True), Match("opts-anonymized", "anonymized")),
         (article("lang"), reader("US", None, "ru-ru"), Match("lang-ru", "language", code="ru")),
     ],
@@ -626,11 +644,11 @@ def reference(ruleset: Ruleset, art: Article, who: Reader, at: datetime) -> dict
     regions = ruleset.regions
     country, subdivision = who.location.country, who.location.subdivision
 
-    def by_subdivision(region_id: str) -> bool:
+    def by_subdivision(region_id: str, code: str) -> bool:
         r = regions[region_id]
-        if subdivision in r.exclude.subdivisions or subdivision.split("-")[0] in r.exclude.countries:
+        if code in r.exclude.subdivisions or code.split("-")[0] in r.exclude.countries:
             return False
-        return subdivision in r.subdivisions or any(by_subdivision(i) for i in r.include)
+        return code in r.subdivisions or any(by_subdivision(i, code) for i in r.include)
 
     def by_country(region_id: str) -> bool:
         r = regions[region_id]
@@ -639,9 +657,16 @@ def reference(ruleset: Ruleset, art: Article, who: Reader, at: datetime) -> dict
         return country in r.countries or any(by_country(i) for i in r.include)
 
     def in_region(region_id: str) -> bool:
-        return (subdivision is not None and by_subdivision(region_id)) or (
+        return (subdivision is not None and by_subdivision(region_id, subdivision)) or (
             country is not None and by_country(region_id)
         )
+
+    def possibly_in(region_id: str) -> bool:
+        """Known country, unknown subdivision, and some subdivision of that country is in the region."""
+        if country is None or subdivision is not None or by_country(region_id):
+            return False
+        named = {s for r in regions.values() for s in (*r.subdivisions, *r.exclude.subdivisions)}
+        return any(by_subdivision(region_id, s) for s in named if s.startswith(country + "-"))
 
     def article_fits(rule: Rule) -> bool:
         a = rule.article
@@ -664,6 +689,7 @@ def reference(ruleset: Ruleset, art: Article, who: Reader, at: datetime) -> dict
         return (
             any(in_region(i) for i in r.regions)
             or (r.unknown_location == "show" and unknown)
+            or (r.unknown_location == "show" and any(possibly_in(i) for i in r.regions))
             or (r.anonymized == "show" and who.location.anonymized)
             or any(t in r.languages for tag in who.languages for t in prefixes(tag))
         )
@@ -784,10 +810,10 @@ def test_memoized_engine_agrees_with_fresh_evaluation(
     """The memo key holds everything a decision depends on, and instants are bucketed safely:
     a small memo (so entries are also evicted) answers as an engine without memos, which
     answers as the reference, for every request asked twice and at instants around bounds."""
-    memoized = Engine(ruleset, memo_size=4, text_memo_size=4)
+    memoized = Engine(ruleset, memo_bytes=4096, text_memo_size=4)
     asked = [(art, who, at) for (art, who, _), at in request]
     for art, who, at in asked + asked[::-1]:
-        fresh = Engine(ruleset, memo_size=0).decide(art, who, at)
+        fresh = Engine(ruleset, memo_bytes=0).decide(art, who, at)
         assert memoized.decide(art, who, at) == fresh
         assert observed(fresh) == reference(ruleset, art, who, at)
     hits = memoized.memo_info()["decisions"]["hits"]
@@ -795,12 +821,14 @@ def test_memoized_engine_agrees_with_fresh_evaluation(
 
 
 def test_memos_are_bounded_and_can_be_turned_off() -> None:
-    engine = Engine(MATCHING.ruleset, memo_size=3)
+    engine = Engine(MATCHING.ruleset, memo_bytes=3000)
     for publisher in ("geo", "opts", "lang", "cond", "period", "other"):
         engine.decide(article(publisher), reader("RU"), AT)
         engine.decide(article(publisher), reader("RU"), AT)
-    assert engine.memo_info()["decisions"] == {"hits": 6, "misses": 6, "maxsize": 3, "currsize": 3}
-    assert Engine(MATCHING.ruleset, memo_size=0).memo_info() == {}
+    info = engine.memo_info()["decisions"]
+    assert (info["hits"], info["misses"], info["maxbytes"]) == (6, 6, 3000)
+    assert 0 < info["currsize"] < 6 and 0 < info["bytes"] <= 3000  # type: ignore[operator]
+    assert Engine(MATCHING.ruleset, memo_bytes=0).memo_info() == {}
 
 
 @pytest.mark.parametrize(

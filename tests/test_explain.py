@@ -31,6 +31,14 @@ rules:
     notice: n
     article: {publisher: rferl}
     reader: {languages: [ru]}
+  - id: occupied-or-unknown
+    notice: n
+    article: {publisher: rferl}
+    reader: {regions: [occupied], unknown_location: show}
+  - id: occupied-only
+    notice: n
+    article: {publisher: rferl}
+    reader: {regions: [occupied]}
 """
 
 
@@ -91,6 +99,23 @@ AT = utc("2025-01-01")
         ),
         (NEWS, reader("US", None, "ru-RU"), AT, "by-language", True, "reader prefers 'ru-RU'"),
         (NEWS, reader("US", None, "de"), AT, "by-language", False, "prefers none of ['ru']"),
+        (
+            NEWS,
+            reader("UA"),
+            AT,
+            "occupied-or-unknown",
+            True,
+            "possibly in region occupied (subdivision unknown in UA), and the rule shows to unknown",
+        ),
+        (
+            NEWS,
+            reader("UA"),
+            AT,
+            "occupied-only",
+            False,
+            "possibly in ['occupied'] (subdivision unknown), and the rule skips unknown locations",
+        ),
+        (NEWS, reader("UA", "UA-30"), AT, "occupied-or-unknown", False, "reader UA/UA-30 (explicit): not in"),
     ],
 )
 def test_verdicts(article: Article, who: Reader, at: datetime, rule: str, applies: bool, detail: str) -> None:
@@ -105,9 +130,11 @@ def test_rules_that_apply_come_first() -> None:
     explanation = explain(engine_from_yaml(RULES), NEWS, reader("US", None, "ru"), AT)
     assert [(v.rule, v.applies) for v in explanation.verdicts] == [
         ("by-language", True),
+        ("occupied-only", False),
+        ("occupied-or-unknown", False),
         ("watched-news", False),
     ]
-    assert [c.condition for c in explanation.verdicts[1].failed] == ["reader"]
+    assert [c.condition for c in explanation.verdicts[3].failed] == ["reader"]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

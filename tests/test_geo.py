@@ -50,10 +50,11 @@ def geoip(country: str, subdivision: str | None = None, anonymized: bool = False
         ("2001:4860:4860::8888", geoip("US")),
         ("81.2.69.142", geoip("GB", "GB-ENG")),  # first-level subdivision only
         ("46.99.0.1", geoip("XK")),
-        ("41.0.0.1", geoip("ZA")),  # stale ZA-GT: country only
-        ("104.16.0.1", geoip("NL", anonymized=True)),
-        ("185.220.101.1", Location(anonymized=True)),  # anonymous proxy, no country
-        ("196.201.128.1", Location(anonymized=True)),  # satellite provider, no country
+        ("41.0.0.1", geoip("ZA", "ZA-GP")),  # ZA-GT, renamed ZA-GP: read through the alias table
+        ("41.0.1.1", geoip("ZA")),  # ZA-QQ, no such code: country only
+        ("104.16.0.1", Location("NL", None, "geoip", True, ("vpn",))),
+        ("185.220.101.1", Location(anonymized=True, anonymizers=("anonymous_proxy",))),  # no country
+        ("196.201.128.1", UNKNOWN),  # a satellite provider carries its reader's own traffic: no anonymizer
         ("1.1.1.1", UNKNOWN),  # not in the database
         ("2a00::1", UNKNOWN),
         ("10.0.0.1", UNKNOWN),
@@ -92,8 +93,10 @@ def test_stale_subdivisions_are_counted_per_lookup(db: GeoDatabase) -> None:
     db.lookup(parse_ip("77.88.8.8"))
     db.lookup(parse_ip("5.59.104.1"))
     assert db.stale_subdivisions == 0
-    db.lookup(parse_ip("41.0.0.1"))
-    db.lookup(parse_ip("41.0.0.2"))  # from the cache, still counted
+    db.lookup(parse_ip("41.0.0.1"))  # an alias is no stale code
+    assert db.stale_subdivisions == 0
+    db.lookup(parse_ip("41.0.1.1"))
+    db.lookup(parse_ip("41.0.1.2"))  # from the cache, still counted
     assert db.stale_subdivisions == 2
 
 

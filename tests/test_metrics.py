@@ -60,9 +60,9 @@ def test_counts_reloads(make_app: Callable[..., Flask], settings: Settings, tmp_
     app = make_app(settings.model_copy(update={"rules_dir": rules, "admin_http": True}))
     client = app.test_client()
     edit(rules, RUSSIA_ONLY)
-    client.post("/v1/ruleset/reload")
+    client.post("/v1/ruleset/reload", json={})
     edit(rules, (RUSSIA_ONLY[1], TYPO[1]))
-    client.post("/v1/ruleset/reload")
+    client.post("/v1/ruleset/reload", json={})
     text = client.get("/metrics").get_data(as_text=True)
     assert value(text, 'herald_ruleset_reloads_total{outcome="loaded"}') == 1
     assert value(text, 'herald_ruleset_reloads_total{outcome="rejected"}') == 1
@@ -85,3 +85,11 @@ def summed_over_workers(base: str) -> None:
     assert value(text, 'herald_audit_records_total{outcome="written"}') == 40
     live = re.findall(r'^herald_ruleset_info\{hash="[^"]+",pid="(\d+)"\} 1\.0$', text, re.MULTILINE)
     assert len(set(live)) == 2
+
+
+def test_an_empty_worker_metrics_file_does_not_fail_metrics(tmp_path: Path) -> None:
+    """A worker that first counts while the disk is full leaves a file it could not size (soak)."""
+    from service.web.metrics import _ReadableFiles
+
+    (tmp_path / "counter_123.db").write_bytes(b"")
+    assert list(_ReadableFiles(str(tmp_path)).collect()) == []

@@ -129,7 +129,16 @@ def test_the_batch_takes_the_callers_own_address_when_no_reader_is_given(
     answer = client.post(
         "/v1/decisions/batch", json=body, headers={"X-Forwarded-For": "77.88.8.8", "Accept-Language": "ru"}
     ).get_json()
-    assert answer["reader"] == {"country": "RU", "subdivision": None, "source": "geoip", "anonymized": False}
+    assert answer["reader"] == {
+        "country": "RU",
+        "subdivision": None,
+        "source": "geoip",
+        "anonymized": False,
+        "anonymizers": [],
+        "said": [
+            {"source": "geoip", "country": "RU", "subdivision": None, "data": "GeoLite2-City 2019-12-24"}
+        ],
+    }
     assert [[(n["id"], n["language"]) for n in d["notices"]] for d in answer["decisions"]] == [
         [("rferl-undesirable", "ru")],
         [],
@@ -210,6 +219,18 @@ def test_the_preview_shows_what_explain_answers(client: FlaskClient, logged: lis
     assert logged == []  # a preview is not a page view
 
 
+def test_the_preview_says_a_reader_known_only_as_ukraine_is_possibly_in_the_region(
+    client: FlaskClient,
+) -> None:
+    response = client.get("/preview?publisher=rferl&country=UA")
+    assert response.status_code == 200
+    assert [n["id"] for n in embedded(response)["notices"]] == ["rferl-undesirable"]
+    assert (
+        "possibly in region russia-controlled-ukraine (subdivision unknown in UA), "
+        "and the rule shows to unknown locations" in response.get_data(as_text=True)
+    )
+
+
 @pytest.mark.parametrize(
     ("query", "where", "notices"),
     [
@@ -255,6 +276,9 @@ def audited(settings: Settings) -> Iterator[tuple[FlaskClient, list[str]]]:
         client.post("/v1/decisions", json={"article": RFERL, "reader": reader}).get_json()["decision_id"]
         for reader in READERS
     ]
+    # A what-if (an instant asked for) is logged but is no page view: the counts leave it out.
+    what_if = {"article": RFERL, "reader": {"country": "RU"}, "at": "2100-01-01"}
+    assert client.post("/v1/decisions", json=what_if).get_json()["what_if"] is True
     yield client, ids
     runtime(app).audit.stopped()
 
@@ -280,8 +304,16 @@ def test_the_dashboard_charts_and_counts(audited: tuple[FlaskClient, list[str]])
         *[("RU", "2"), ("UA", "1"), ("US", "1"), ("unknown", "1")],  # decisions, most first, then by name
         *[("RU", "2"), ("UA", "1"), ("unknown", "1")],  # notices shown
     ]
-    assert "5 decisions, 4 notices shown" in page
+    assert "5 page views,\n      4 notices shown" in page
     assert "The log: intact" in page and "<script" not in page  # drawn on the server
+    days = f"first={today()}&last={today()}"
+    with_what_ifs = client.get(f"/audit?{days}&what_if=include").get_data(as_text=True)
+    assert "6 decisions (page views and what-ifs),\n      5 notices shown" in with_what_ifs
+    only = client.get(f"/audit?{days}&what_if=only").get_data(as_text=True)
+    assert "1 what-if decisions,\n      1 notices shown" in only
+    # By the instant decided for, the what-if is in 2100, and a page view is on the day it was logged.
+    future = client.get("/audit?first=2100-01-01&last=2100-01-01&what_if=include&by=decided")
+    assert "1 decisions (page views and what-ifs)" in future.get_data(as_text=True)
 
 
 def test_the_dashboard_looks_a_decision_up(audited: tuple[FlaskClient, list[str]]) -> None:
@@ -301,6 +333,9 @@ def test_the_dashboard_looks_a_decision_up(audited: tuple[FlaskClient, list[str]
         ("first=2020-01-01&last=2025-06-01", "at most 366 days at once"),
         ("last=9999-12-31", "last: &#39;9999-12-31&#39; is outside 2000-01-01..9000-01-01"),
         ("first=0001-01-03", "first: &#39;0001-01-03&#39; is outside 2000-01-01..9000-01-01"),
+        ("what_if=maybe", "what_if: &#39;maybe&#39; is not one of exclude, include, only"),
+        ("by=written", "by: &#39;written&#39; is not one of logged, decided"),
+        ("colour=red", "unknown parameter &#39;colour&#39;"),
     ],
 )
 def test_the_dashboard_says_what_is_wrong_with_the_range(

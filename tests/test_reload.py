@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -117,19 +118,19 @@ def test_a_broken_change_is_rejected_and_the_old_rules_serve(
 def test_reload_endpoint(reloading: tuple[Flask, Recorded], rules: Path) -> None:
     app, _ = reloading
     client = app.test_client()
-    assert client.post("/v1/ruleset/reload").get_json()["status"] == "unchanged"
+    assert client.post("/v1/ruleset/reload", json={}).get_json()["status"] == "unchanged"
     edit(rules, TYPO)
-    response = client.post("/v1/ruleset/reload")
+    response = client.post("/v1/ruleset/reload", json={})
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     (error,) = response.get_json()["errors"]
     assert error["location"].endswith("rferl.yaml:11:17") and error["type"] == "unknown-region"
     edit(rules, (TYPO[1], RUSSIA_ONLY[1]))
-    body = client.post("/v1/ruleset/reload").get_json()
+    body = client.post("/v1/ruleset/reload", json={}).get_json()
     assert body["status"] == "loaded" and crimea(client)["ruleset"] == body["ruleset"]
 
 
 def test_reload_endpoint_is_off_by_default(client: FlaskClient) -> None:
-    assert client.post("/v1/ruleset/reload").status_code == 404
+    assert client.post("/v1/ruleset/reload", json={}).status_code == 404
 
 
 # ---- in a real `herald serve` with two workers -----------------------------------------------
@@ -192,3 +193,104 @@ def test_rules_the_audit_log_cannot_archive_are_not_served(
     assert "the audit log refused it" in client.get("/readyz").get_json()["rejected"]["errors"][0]
     del recorded.ruleset_loaded  # the disk has room again: the next check loads the same files
     assert reloader.check().status == "loaded" and crimea(client)["notices"] == []
+
+
+# ---- rule files that used to crash the loader (RecursionError, OverflowError) -----------------
+
+DATE_PAST_9999 = ("from: 2024-02-20", 'from: "9999-12-31T23:59:59-23:59"')
+
+
+def audit_events(directory: Path, kind: str) -> list[dict[str, Any]]:
+    """The events of `kind` in every audit file of `directory`."""
+    records = [
+        json.loads(line) for path in directory.glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
+    return [r for r in records if r.get("kind") == kind]
+
+
+def crashing(rules: Path, kind: str) -> str:
+    """Make the rules one that used to crash the loader; the file:line its error is reported at."""
+    if kind == "region chain":
+        lines = ["regions:"] + [f"  - {{id: c{i}, include: [c{i + 1}]}}" for i in range(1199)]
+        (rules / "chain.yaml").write_text("\n".join([*lines, "  - {id: c1199, countries: [RU]}", ""]))
+        return "chain.yaml:2:"
+    path = rules / POLICY
+    text = path.read_text()
+    assert DATE_PAST_9999[0] in text
+    path.write_text(text.replace(*DATE_PAST_9999))
+    line = text[: text.index(DATE_PAST_9999[0])].count("\n") + 1
+    return f"rferl.yaml:{line}:"
+
+
+@pytest.mark.parametrize("kind", ["region chain", "date past 9999"])
+def test_a_rule_file_that_crashed_the_loader_is_a_rejection(
+    reloading: tuple[Flask, Recorded], rules: Path, kind: str
+) -> None:
+    app, recorded = reloading
+    client = app.test_client()
+    old = crimea(client)["ruleset"]
+    where = crashing(rules, kind)
+    response = client.post("/v1/ruleset/reload", json={})
+    assert response.status_code == 422, response.get_json()
+    (error,) = response.get_json()["errors"]
+    assert where in error["location"] + ":"
+    for path in ("/readyz", "/v1/ruleset"):
+        (shown,) = client.get(path).get_json()["rejected"]["errors"]
+        assert where in shown
+    assert [kind for kind, _ in recorded.events] == ["ruleset_rejected"]
+    assert crimea(client)["ruleset"] == old and crimea(client)["notices"]
+
+
+def test_a_failure_in_the_reloader_itself_is_a_rejection_not_a_500(
+    reloading: tuple[Flask, Recorded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.web import reload
+
+    def broken(directory: Path) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(reload, "fingerprint", broken)
+    app, recorded = reloading
+    response = app.test_client().post("/v1/ruleset/reload", json={})
+    assert response.status_code == 422
+    assert "out of memory" in response.get_json()["errors"][0]["message"]
+
+
+def test_sighup_on_a_crashing_rule_file_keeps_the_master_and_the_last_good_rules(
+    tmp_path: Path, rules: Path, city_db: Path
+) -> None:
+    """The master loads on SIGHUP (workers do not poll here): it must survive and hand the
+    rejection to the workers it forks, which show it and serve the last good rules."""
+    env = {"HERALD_GEOIP_DB": str(city_db), "HERALD_RULES_DIR": str(rules), "HERALD_RELOAD_INTERVAL": "0"}
+    with serving(tmp_path, env) as live:
+        old = decide_crimea(live.base)["ruleset"]
+        where = crashing(rules, "region chain")
+        first = workers_seen(live, lambda body: True)
+        live.process.send_signal(signal.SIGHUP)
+        fresh = workers_seen(live, lambda body: body["rejected"] is not None and body["ruleset"] == old)
+        assert live.process.poll() is None and not fresh & first
+        status, body = request(live.base + "/readyz")
+        assert status == 200 and where in body["rejected"]["errors"][0]
+        assert decide_crimea(live.base)["ruleset"] == old
+    assert "Traceback" not in live.log.read_text()
+    rejected = audit_events(tmp_path / "audit", "ruleset_rejected")
+    assert {e["pid"] for e in rejected} == fresh  # each new worker wrote the rejection once
+    assert all(where in e["errors"][0] for e in rejected)
+
+
+def test_a_change_is_parsed_once_in_the_master_and_the_workers_restart_on_it(
+    tmp_path: Path, rules: Path, city_db: Path
+) -> None:
+    env = {"HERALD_GEOIP_DB": str(city_db), "HERALD_RULES_DIR": str(rules), "HERALD_RELOAD_INTERVAL": "0.2"}
+    with serving(tmp_path, env) as live:
+        old = decide_crimea(live.base)["ruleset"]
+        first = workers_seen(live, lambda body: True)
+        edit(rules, RUSSIA_ONLY)
+        fresh = workers_seen(live, lambda body: body["ruleset"] != old)
+        assert not fresh & first  # new workers, forked on the master's new rules
+        assert all(decide_crimea(live.base)["notices"] == [] for _ in range(10))
+    log = live.log.read_text()
+    assert log.count("workers restart on them") == 1  # parsed once, in the master
+    assert "rules reloaded" not in log  # no worker parsed it again
+    changed = [e for e in audit_events(tmp_path / "audit", "ruleset_loaded") if e["ruleset"] != old]
+    assert len(changed) == 2 and all(e["previous"] == old and e["changes"] for e in changed)

@@ -17,7 +17,12 @@ from tests.mmdb import build_city_db
 
 _DIR = Path(tempfile.mkdtemp(prefix="herald-fuzz-"))
 APP = create_app(
-    Settings(rules_dir=RULES, geoip_db=build_city_db(_DIR / "City.mmdb"), audit_dir=_DIR / "audit"),
+    Settings(
+        rules_dir=RULES,
+        geoip_db=build_city_db(_DIR / "City.mmdb"),
+        audit_dir=_DIR / "audit",
+        audit_http=True,  # POST /v1/audit/checkpoints is in the schema: serve it
+    ),
     log_decision=lambda answered: None,
 )
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)

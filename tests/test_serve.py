@@ -96,20 +96,40 @@ def test_bad_input_is_a_problem_not_a_crash(server: str) -> None:
     assert status == 200
 
 
-def test_broken_rules_stop_the_start_with_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_text("rules:\n  - id: r\n    notice: n\n    reader: {regions: [rusia]}\n")
+CHAIN = "regions:\n" + "".join(f"  - {{id: c{i}, include: [c{i + 1}]}}\n" for i in range(1199))
+BROKEN = {
+    "typo": (
+        "rules:\n  - id: r\n    notice: n\n    reader: {regions: [rusia]}\n",
+        "bad.yaml:4:",
+        "unknown region",
+    ),
+    "region chain": (CHAIN + "  - {id: c1199, countries: [RU]}\n", "bad.yaml:2:", "1200 levels deep"),
+    "date past 9999": (
+        "rules:\n  - id: r\n    notice: n\n    reader: {regions: [r]}\n"
+        '    effective: {from: "9999-12-31T23:59:59-23:59"}\n',
+        "bad.yaml:5:",
+        "outside the calendar",
+    ),
+}
+
+
+# `serve` fails on the rules before it binds any port.
+@pytest.mark.parametrize("command", [("serve", "--port", "1", "--rules"), ("rules", "check")])
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_broken_rules_stop_the_start_with_file_and_line(
+    tmp_path: Path, command: tuple[str, ...], kind: str
+) -> None:
+    """Errors at file:line and one summary line, whatever the file did to the loader; no traceback."""
+    text, where, message = BROKEN[kind]
+    (tmp_path / "bad.yaml").write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     result = subprocess.run(
-        [str(HERALD), "serve", "--rules", str(tmp_path), "--port", str(free_port())],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        [str(HERALD), *command, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
-    assert "bad.yaml:4:" in result.stderr and "unknown region 'rusia'" in result.stderr
-    assert "Traceback" not in result.stderr
+    output = result.stdout + result.stderr
+    assert where in output and message in output, output
+    assert "Traceback" not in output
 
 
 def test_logs_are_json_lines_with_decision_ids_and_reduced_addresses(tmp_path: Path) -> None:
@@ -129,3 +149,31 @@ def test_logs_are_json_lines_with_decision_ids_and_reduced_addresses(tmp_path: P
     assert access["decision_ids"] == [body["decision_id"]] and access["status"] == 200
     assert access["peer"] == "127.0.0.0/24"
     assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["msg"] for r in records)
+
+
+def test_workers_inherit_the_masters_rules_and_do_not_load_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The master (`herald serve`) loads the rules once; a worker built from it serves them and
+    its reloader loads again only when the directory changes."""
+    from service import serve
+    from service.config import Settings
+    from service.loader import load_ruleset
+    from service.web import reload
+    from service.web.runtime import runtime
+    from tests.mmdb import build_city_db
+
+    ruleset = load_ruleset(RULES)
+    settings = Settings(
+        rules_dir=RULES, geoip_db=build_city_db(tmp_path / "City.mmdb"), audit_dir=tmp_path / "audit"
+    )
+    files = reload.fingerprint(RULES)
+    loads: list[Path] = []
+    monkeypatch.setattr(reload, "load_ruleset", lambda directory, **kw: loads.append(directory))
+    monkeypatch.setattr(serve, "load_ruleset", lambda directory, **kw: loads.append(directory))
+    # gunicorn calls load_config in __init__, at start: the rules `herald serve` loaded are kept.
+    server = serve.HeraldServer(settings, {"workers": 1}, ruleset, files)
+    app = server.load()  # in the worker, after the fork
+    rt = runtime(app)
+    assert rt.reloader.check().status == "unchanged"  # type: ignore[union-attr]
+    assert loads == [] and rt.engine is server.last_good and rt.engine.ruleset is ruleset

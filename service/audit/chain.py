@@ -9,6 +9,18 @@ from typing import Any
 import orjson
 
 GENESIS = "0" * 64  # `prev` of the first record of a chain that continues no other file
+KEY_ID_LABEL = b"herald-audit-key-id/v2"
+
+
+def key_id(key: bytes) -> str:
+    """What records carry to name their key: an HMAC of a fixed label, so it says nothing about the
+    key (a plain hash of it would let anyone holding the log test guesses against it)."""
+    return hmac.new(key, KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def legacy_key_id(key: bytes) -> str:
+    """The key id of records written before version 2 (a hash of the key), still accepted by verify."""
+    return hashlib.sha256(b"herald-audit-key:" + key).hexdigest()[:16]
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -22,7 +34,9 @@ class Chain:
     def __init__(self, key: bytes | None = None) -> None:
         self.key = key or None
         # Records carry this fingerprint, so `verify` can tell a wrong key from a changed record.
-        self.fingerprint = hashlib.sha256(b"herald-audit-key:" + key).hexdigest()[:16] if key else None
+        self.fingerprint = key_id(key) if key else None
+        # Ids that verify accepts: records written before key ids became HMACs carry the legacy one.
+        self.fingerprints = {key_id(key), legacy_key_id(key)} if key else {None}
 
     def digest(self, prev: str, body: bytes) -> str:
         """The hash of a record: over `prev` and the canonical JSON of the record without `hash`."""

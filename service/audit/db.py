@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,50 +14,83 @@ import psycopg
 
 from service.audit.archive import ArchiveCheck, ArchiveError
 from service.audit.chain import Chain
+from service.audit.query import END_OF_TIME, By, Filter, WhatIf
 from service.audit.reader import Record
+from service.audit.scan import FileCheck, Finding, check_data
 from service.audit.ship import decision_row
 from service.audit.summary import Key, Row
-from service.audit.verify import FileCheck, Finding, Report, check_data, link
+from service.audit.verify import Report, link
 from service.ruleset import Ruleset
 
 Conn = psycopg.Connection[Any]
 
-# Records in the order the file tools merge them: by time, then file name, then seq.
+# Records in the order the file tools merge them: by time, then file name, then seq. The database
+# narrows the rows by instants a day wider than asked (it compares instants, the files compare ISO
+# text), by kind and by what-if; `Filter.holds` then decides each row, as it does on files.
 _RECORDS = """
 SELECT record FROM (
     SELECT logged_at, file, seq, record FROM decisions
-    WHERE logged_at >= %(start)s AND logged_at < %(end)s AND %(decisions)s
+    WHERE %(decisions)s AND logged_at >= %(logged_from)s AND logged_at < %(logged_to)s
+      AND (decided_at IS NULL OR (decided_at >= %(decided_from)s AND decided_at < %(decided_to)s))
+      AND (%(what_if)s = 'include' OR what_if = (%(what_if)s = 'only'))
     UNION ALL
     SELECT logged_at, file, seq, record FROM events
-    WHERE logged_at >= %(start)s AND logged_at < %(end)s AND %(events)s
+    WHERE %(events)s AND logged_at >= %(logged_from)s AND logged_at < %(logged_to)s
       AND (%(kind)s::text IS NULL OR kind = %(kind)s)
 ) r ORDER BY logged_at, file, seq
 """
-EARLIEST, LATEST = "0001-01-01", "9999-12-31"
+SLACK = timedelta(days=2)  # wider than any gap between a text bound and its instant, and than a
+# page view's decision and its record (written just after it, perhaps the next day)
 
 
-def records(
-    conn: Conn, start: str | None, end: str | None, kind: str | None = "decision"
-) -> Iterator[Record]:
-    """Records with `start <= ts < end` (ISO text, as the files compare them), of one kind or all."""
+def records(conn: Conn, where: Filter) -> Iterator[Record]:
+    """The records `where` holds for, as `query.query` gives them from files."""
+    logged = (_from(where.start), _to(where.end)) if where.by == "logged" else (_from(None), _to(None))
+    decided = (_from(where.start), _to(where.end)) if where.by == "decided" else (_from(None), _to(None))
+    if where.by == "decided" and where.what_if == "exclude":
+        logged = decided  # page views are written just after they are decided (what-ifs: any time)
     params = {
-        "start": _instant(start or EARLIEST),
-        "end": _instant(end or LATEST),
-        "decisions": kind in (None, "decision"),
-        "events": kind != "decision",
-        "kind": kind,
+        "logged_from": logged[0],
+        "logged_to": logged[1],
+        "decided_from": decided[0],
+        "decided_to": decided[1],
+        "what_if": where.what_if,
+        "decisions": where.kind in (None, "decision"),
+        "events": where.kind != "decision",
+        "kind": where.kind,
     }
     # A server-side cursor (it streams, whatever the range) lives in a transaction.
     with conn.transaction(), conn.cursor(name="herald_records") as cur:
         cur.itersize = 5000
         cur.execute(_RECORDS, params)
         for (text,) in cur:
-            yield orjson.loads(text)
+            record: Record = orjson.loads(text)
+            if where.holds(record):
+                yield record
 
 
-def _instant(text: str) -> str:
-    """ISO text as PostgreSQL reads it: a date alone is its midnight UTC."""
-    return text + "T00:00:00Z" if len(text) == 10 else text
+def _from(start: str | None) -> datetime:
+    value = _parsed(start, FIRST)
+    return value - SLACK if value - FIRST > SLACK else FIRST
+
+
+def _to(end: str | None) -> datetime:
+    value = _parsed(end, LAST)
+    return value + SLACK if LAST - value > SLACK else LAST
+
+
+FIRST, LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+def _parsed(text: str | None, default: datetime) -> datetime:
+    """A `bound` (a date, or an ISO instant in UTC) as an instant; `default` for none or END_OF_TIME."""
+    if not text or text == END_OF_TIME:
+        return default
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return default
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def find_decision(conn: Conn, decision_id: str) -> Record | None:
@@ -66,28 +100,59 @@ def find_decision(conn: Conn, decision_id: str) -> Record | None:
     return orjson.loads(row[0]) if row else None
 
 
+# The summary, counted by the database. `{day}` and `{range}` come from the fixed texts below, never
+# from a caller's. By logged time a range of whole days reads the (day, country, subdivision) index
+# alone; an instant at either end adds the exact comparison on `logged_at`.
+_SUMMARY = """
+SELECT to_char({day}, 'YYYY-MM-DD'), country, {subdivision}, notices, count(*)
+FROM decisions
+WHERE {range} AND (%(what_if)s = 'include' OR what_if = (%(what_if)s = 'only'))
+GROUP BY 1, country, {subdivision}, notices
+"""
+_DAYS = "day >= %(first_day)s AND day < %(end_day)s"
+_LOGGED = _DAYS + " AND logged_at >= %(start)s AND logged_at < %(end)s"
+_DECIDED = "decided_at >= %(start)s AND decided_at < %(end)s"
+
+
 def summarize(
-    conn: Conn, start: str | None, end: str | None, *, by_subdivision: bool = False, what_if: bool = False
+    conn: Conn,
+    start: str | None,
+    end: str | None,
+    *,
+    by_subdivision: bool = False,
+    by: By = "logged",
+    what_if: WhatIf = "exclude",
 ) -> dict[Key, Row]:
-    """Decisions with `start <= day < end`, counted by the database per day x country (x subdivision)
-    and set of notices; what-if decisions only when asked for (they served no reader)."""
-    subdivision = "subdivision" if by_subdivision else "NULL::text"
-    found = conn.execute(
-        f"""
-        SELECT to_char(day, 'YYYY-MM-DD'), country, {subdivision}, notices, count(*)
-        FROM decisions
-        WHERE day >= %s::date AND day < %s::date AND (%s OR NOT what_if)
-        GROUP BY day, country, {subdivision}, notices
-        """,
-        ((start or EARLIEST)[:10], (end or LATEST)[:10], what_if),
-    ).fetchall()
+    """`summary.summarize` counted by the database: decisions with `start <= time < end` (`ts` or
+    `at` as `by` says), per day of that time x country (x subdivision) x set of notices."""
+    whole_days = all(t is None or t == END_OF_TIME or len(t) == 10 for t in (start, end))
+    if by == "decided":
+        day, where = "decided_at::date", _DECIDED  # the connection is in UTC: UTC days
+    else:
+        day, where = "day", _DAYS if whole_days else _LOGGED
+    sql = _SUMMARY.format(day=day, range=where, subdivision="subdivision" if by_subdivision else "NULL::text")
+    params = {
+        "start": _parsed(start, FIRST),
+        "end": _parsed(end, LAST),
+        "first_day": _parsed(start, FIRST).date(),
+        "end_day": _end_day(end),
+        "what_if": what_if,
+    }
     rows: dict[Key, Row] = {}
-    for day, country, sub, notices, count in found:
-        row = rows.setdefault((day, country, sub), Row())
+    for found_day, country, sub, notices, count in conn.execute(sql, params).fetchall():
+        row = rows.setdefault((found_day, country, sub), Row())
         row.decisions += count
         for notice in notices:
             row.notices[notice] += count
     return dict(sorted(rows.items(), key=lambda item: tuple(x or "" for x in item[0])))
+
+
+def _end_day(end: str | None) -> date:
+    """The first day after the range: `end` itself when it is a date, else the day after its own."""
+    day = _parsed(end, LAST).date()
+    if len(end or "") == 10 or day == date.max:
+        return day  # a date: the range ends before it; no end: after every day there is
+    return day + timedelta(days=1)
 
 
 class DbArchive:
@@ -147,7 +212,7 @@ def verify(conn: Conn, key: bytes | None = None) -> Report:
             checks.append(_stand_in(path, pruned[(node, file)], bytes(torn or b""), shipped_offset))
             continue
         checks.append(_check(conn, path, chain, int(shipped_seq), bytes(torn or b"")))
-    link(checks, held=lambda c: held.get(c.path, False))
+    link(checks, {}, datetime.now(UTC), held=lambda c: held.get(c.path, False))
     return Report(checks, _rulesets(conn))
 
 

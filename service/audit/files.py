@@ -17,6 +17,10 @@ import orjson
 PATTERN = "audit-*.jsonl"
 _NAME = re.compile(r"^audit-(\d{8}T\d{6})-(.+)-(\d+)-(\d+)\.jsonl$")
 RULESETS = "rulesets"
+# Audit files are the publisher's evidence and hold readers' networks: the owner writes, a group
+# (auditors, a log shipper) reads, others nothing.
+FILE_MODE = 0o640
+DIR_MODE = 0o750
 
 
 def safe_node(node: str) -> str:
@@ -54,7 +58,7 @@ def log_files(directories: Sequence[Path]) -> list[Path]:
 @contextmanager
 def directory_lock(directory: Path) -> Iterator[None]:
     """Serialises opening, rotating and adopting files among the writers of one directory."""
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -83,6 +87,45 @@ def first_record(path: Path) -> dict[str, Any] | None:
         line = f.readline()
     if not line.endswith(b"\n"):
         return None
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def head_records(path: Path, kinds: frozenset[str]) -> list[dict[str, Any]]:
+    """The first record of a file and those after it while their kind is one of `kinds`."""
+    found: list[dict[str, Any]] = []
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                value = orjson.loads(line) if line.endswith(b"\n") else None
+            except orjson.JSONDecodeError:
+                value = None
+            if not isinstance(value, dict):
+                break
+            found.append(value)
+            if value.get("kind") not in kinds:
+                break
+    return found
+
+
+def record_ending_at(path: Path, size: int) -> dict[str, Any] | None:
+    """The record whose line ends exactly at byte `size` of the file, or None (file shorter, or no
+    whole record ends there): how a checkpoint's head is found without reading the whole file."""
+    try:
+        with path.open("rb") as f:
+            if size <= 0 or f.seek(0, os.SEEK_END) < size:
+                return None
+            start = max(0, size - (1 << 20))
+            f.seek(start)
+            data = f.read(size - start)
+    except OSError:
+        return None
+    if not data.endswith(b"\n"):
+        return None
+    line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :]
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.audit.archive import Load
 from service.audit.files import parse_name
 from service.audit.reader import records
 
@@ -39,3 +41,10 @@ def _pid(record: dict[str, object]) -> int | None:
     """The writing process: every event carries it."""
     pid = record.get("pid")
     return pid if isinstance(pid, int) else None
+
+
+def load_in_force(loads: Sequence[Load], at: str) -> Load | None:
+    """The load most recent at `at` (ISO text, compared with `ts`) among `loads` sorted by `ts`: the
+    rules in force then. A load at exactly `at` counts (from then on, its rules answered)."""
+    index = bisect_right([load.ts for load in loads], at)
+    return loads[index - 1] if index else None

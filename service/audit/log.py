@@ -9,9 +9,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from service.audit.address import AddressMode, reduce_address
-from service.audit.archive import Archive
+from service.audit.archive import Archive, Load
 from service.audit.chain import Chain
 from service.audit.records import decision_fields, ruleset_fields
+from service.audit.witness import Witness
 from service.audit.writer import AuditWriter, parse_fsync
 from service.config import Settings
 from service.decision import Decision
@@ -23,7 +24,14 @@ class Events(Protocol):
     """What the service tells the audit log. A later hot reload calls `ruleset_loaded`/`_rejected`."""
 
     def decision(
-        self, decision_id: str, article: Article, decision: Decision, address: str | None
+        self,
+        decision_id: str,
+        article: Article,
+        decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = ...,
+        named_tags: frozenset[str] = ...,
     ) -> None: ...
     def started(self) -> None: ...
     def stopped(self, reason: str = ...) -> None: ...
@@ -35,7 +43,16 @@ class Events(Protocol):
 class NoAudit:
     """Logs nothing: `HERALD_AUDIT=off` (benchmarks, development), or tests that inject a logger."""
 
-    def decision(self, decision_id: str, article: Article, decision: Decision, address: str | None) -> None:
+    def decision(
+        self,
+        decision_id: str,
+        article: Article,
+        decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
+    ) -> None:
         return None
 
     def started(self) -> None:
@@ -66,9 +83,22 @@ class AuditLog:
         self.address_key = address_key
         self._stopped = False
 
-    def decision(self, decision_id: str, article: Article, decision: Decision, address: str | None) -> None:
+    def decision(
+        self,
+        decision_id: str,
+        article: Article,
+        decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
+    ) -> None:
+        """`named_tags`: the tags the decision's rules name, kept whole in the record (see bounds.py)."""
         network = reduce_address(address, self.address, self.address_key)
-        self.writer.write("decision", decision_fields(decision_id, article, decision, network))
+        fields = decision_fields(
+            decision_id, article, decision, network, what_if=what_if, named_tags=named_tags
+        )
+        self.writer.write("decision", fields)
 
     def started(self) -> None:
         self._event("started", {"herald": _version()})
@@ -91,7 +121,8 @@ class AuditLog:
             before_hash = self.archive.latest(exclude=ruleset.hash)
             before = self.archive.canonical(before_hash) if before_hash else None
         self.archive.store(ruleset)
-        self._event("ruleset_loaded", ruleset_fields(ruleset, before, before_hash))
+        record = self._event("ruleset_loaded", ruleset_fields(ruleset, before, before_hash))
+        self.archive.note_loaded(Load(str(record["ts"]), ruleset.hash, self.writer.node, self.writer.pid))
 
     def ruleset_rejected(self, errors: Sequence[str]) -> None:
         self._event("ruleset_rejected", {"errors": list(errors)})
@@ -100,9 +131,9 @@ class AuditLog:
         """Once the log is writable again: how many decisions were answered but not recorded."""
         self._event("records_lost", {"count": count, "since": since.isoformat().replace("+00:00", "Z")})
 
-    def _event(self, kind: str, fields: dict[str, Any]) -> None:
+    def _event(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Events name the process that wrote them (decisions do not: their file does)."""
-        self.writer.write(kind, {**fields, "pid": self.writer.pid})
+        return self.writer.write(kind, {**fields, "pid": self.writer.pid})
 
 
 def open_audit(settings: Settings, clock: Callable[[], datetime] | None = None) -> AuditLog | NoAudit:
@@ -112,12 +143,19 @@ def open_audit(settings: Settings, clock: Callable[[], datetime] | None = None) 
     key = settings.audit_key_bytes
     address_key = settings.audit_address_key_bytes
     extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    witness = None
+    if settings.audit_witness:
+        witness_key = settings.audit_witness_key.get_secret_value() if settings.audit_witness_key else None
+        witness = Witness(settings.audit_witness, witness_key)
     writer = AuditWriter(
         settings.audit_dir,
         node=settings.audit_node or socket.gethostname(),
         chain=Chain(key),
         fsync=parse_fsync(settings.audit_fsync),
         max_bytes=settings.audit_max_bytes,
+        checkpoint_dir=settings.audit_checkpoint_path,
+        checkpoint_every=settings.audit_checkpoint_s,
+        witness=witness,
         **extra,
     )
     writer.open()

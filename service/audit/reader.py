@@ -42,8 +42,9 @@ def files_between(directories: Sequence[Path], start: str | None, end: str | Non
     return chosen
 
 
-def in_range(record: Record, start: str | None, end: str | None) -> bool:
-    ts = str(record.get("ts", ""))
+def in_range(record: Record, start: str | None, end: str | None, field: str = "ts") -> bool:
+    """`start <= record[field] < end` (ISO text; `ts` when written, `at` when decided for)."""
+    ts = str(record.get(field, ""))
     return (start is None or ts >= start) and (end is None or ts < end)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from service.audit.bounds import bounded_article
 from service.decision import Decision
 from service.inputs import Article
 from service.ruleset import Ruleset
@@ -17,25 +18,44 @@ Fields = dict[str, Any]
 
 def iso(instant: datetime) -> str:
     """UTC with microseconds and a Z: `2025-06-01T12:00:00.000000Z` (sorts as text)."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: its %Y writes year 1 as "1", which would not sort (and glibc-dependent).
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def decision_fields(decision_id: str, article: Article, decision: Decision, network: str | None) -> Fields:
-    """A decision as logged: the inputs the engine saw (so it can be replayed) and what it answered."""
+def decision_fields(
+    decision_id: str,
+    article: Article,
+    decision: Decision,
+    network: str | None,
+    *,
+    what_if: bool = False,
+    named_tags: frozenset[str] = frozenset(),
+) -> Fields:
+    """A decision as logged: the inputs the engine saw (so it can be replayed) and what it answered.
+
+    `what_if` is present, and true, only on a what-if decision (asked with `at`, not a page view):
+    records written before it existed, and every page view, simply lack it (read it as false).
+    Long ids, urls and tags are cut (service/audit/bounds.py; the tags in `named_tags`, which rules
+    name, never are); `cut` is present only when something was, and says what and how much."""
     location = decision.reader
-    return {
-        "decision_id": decision_id,
-        "ruleset": decision.ruleset,
-        "at": iso(decision.at),
-        "article": {
+    recorded, cut = bounded_article(
+        {
             "id": article.id,
             "url": article.url,
             "publisher": article.publisher,
             "section": article.section,
-            "tags": sorted(article.tags),
             "language": article.language,
             "type": article.type,
         },
+        article.tags,
+        named_tags,
+    )
+    fields: Fields = ({"what_if": True} if what_if else {}) | ({"cut": cut} if cut else {})
+    return fields | {
+        "decision_id": decision_id,
+        "ruleset": decision.ruleset,
+        "at": iso(decision.at),
+        "article": recorded,
         "reader": {
             "country": location.country,
             "subdivision": location.subdivision,
@@ -43,6 +63,10 @@ def decision_fields(decision_id: str, article: Article, decision: Decision, netw
             "anonymized": location.anonymized,
             "languages": list(decision.languages),
             "network": network,
+            # What each source said before merging, with the data that said it (GeoIP type and
+            # build date, CDN header): present only when some source was asked.
+            **({"said": [said.as_dict() for said in location.said]} if location.said else {}),
+            **({"anonymizers": list(location.anonymizers)} if location.anonymizers else {}),
         },
         "rules": list(decision.rules),
         "matches": [

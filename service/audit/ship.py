@@ -15,8 +15,8 @@ import psycopg
 
 from service.audit.chain import Chain
 from service.audit.files import RULESETS, is_held, log_files, parse_name
+from service.audit.scan import check_data
 from service.audit.store import ensure_partitions, month_of
-from service.audit.verify import check_data
 
 CHUNK = 16 << 20  # bytes of a file shipped in one transaction
 DECISION_COLUMNS = (
@@ -268,7 +268,7 @@ class Shipper:
         and where the first one that does not is (its seq and what is wrong), if any."""
         start = (position.seq + 1, position.last_hash) if position.last_hash is not None else None
         checked: list[dict[str, Any]] = []
-        check = check_data(path, chunk, self.chain, start, checked)
+        check = check_data(path, chunk, self.chain, start=start, keep=checked)
         batch = Batch()
         for raw, record in zip(chunk.splitlines(), checked, strict=False):
             text = raw.decode()
@@ -335,7 +335,7 @@ class Shipper:
                     "ON CONFLICT DO NOTHING",
                     rows,
                 )
-                count += len(rows)
+                count += max(cur.rowcount, 0)  # the lines new to the store (psycopg sums them)
         return count
 
 

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from service.audit import db, reader, summary
+from service.audit import db, query, reader, summary
+from service.audit.checkpoint import CHECKPOINTS
+from service.audit.query import By, Filter, WhatIf
+from service.audit.reader import Record
 from service.audit.replay import Engines
 from service.audit.summary import Key, Row
 from service.audit.verify import Report
@@ -16,7 +20,7 @@ from service.config import Settings
 
 
 class Source(Protocol):
-    def records(self, start: str | None, end: str | None, kind: str | None = "decision") -> Iterator[Any]: ...
+    def select(self, where: Filter) -> Iterator[Record]: ...
     def find_decision(self, decision_id: str) -> dict[str, Any] | None: ...
     def summarize(
         self,
@@ -24,11 +28,19 @@ class Source(Protocol):
         end: str | None,
         *,
         by_subdivision: bool = False,
+        by: By = "logged",
+        what_if: WhatIf = "exclude",
         progress: Callable[[int], None] | None = None,
     ) -> dict[Key, Row]: ...
-    def size(self, start: str | None, end: str | None) -> int: ...
+    def size(self, where: Filter) -> int: ...
     def engines(self) -> Engines: ...
-    def verify(self, key: bytes | None) -> Report: ...
+    def verify(
+        self,
+        key: bytes | None,
+        checkpoint_dirs: Sequence[Path] | None = None,
+        witnesses: Sequence[Path] = (),
+        now: datetime | None = None,
+    ) -> Report: ...
     def close(self) -> None: ...
     def __enter__(self) -> Source: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -41,9 +53,8 @@ class FileSource:
         self.directories = list(directories)
         self.threads = threads
 
-    def records(self, start: str | None, end: str | None, kind: str | None = "decision") -> Iterator[Any]:
-        found = reader.records(self.directories, start, end)
-        return found if kind is None else (r for r in found if r.get("kind") == kind)
+    def select(self, where: Filter) -> Iterator[Record]:
+        return query.query(self.directories, where)
 
     def find_decision(self, decision_id: str) -> dict[str, Any] | None:
         return reader.find_decision(self.directories, decision_id)
@@ -54,6 +65,8 @@ class FileSource:
         end: str | None,
         *,
         by_subdivision: bool = False,
+        by: By = "logged",
+        what_if: WhatIf = "exclude",
         progress: Callable[[int], None] | None = None,
     ) -> dict[Key, Row]:
         return summary.summarize(
@@ -61,18 +74,28 @@ class FileSource:
             start,
             end,
             by_subdivision=by_subdivision,
+            by=by,
+            what_if=what_if,
             threads=self.threads,
             progress=progress,
         )
 
-    def size(self, start: str | None, end: str | None) -> int:
-        return sum(p.stat().st_size for p in reader.files_between(self.directories, start, end))
+    def size(self, where: Filter) -> int:
+        return sum(p.stat().st_size for p in query.candidate_files(self.directories, where))
 
     def engines(self) -> Engines:
         return Engines(self.directories)
 
-    def verify(self, key: bytes | None) -> Report:
-        return verify_files(self.directories, key)
+    def verify(
+        self,
+        key: bytes | None,
+        checkpoint_dirs: Sequence[Path] | None = None,
+        witnesses: Sequence[Path] = (),
+        now: datetime | None = None,
+    ) -> Report:
+        """Against `checkpoint_dirs` (default: each directory's own checkpoints/)."""
+        own = [d / CHECKPOINTS for d in self.directories] if checkpoint_dirs is None else checkpoint_dirs
+        return verify_files(self.directories, key, own, witnesses, now)
 
     def close(self) -> None:
         return None
@@ -97,8 +120,8 @@ class DbSource:
             self.conn.close()
             raise
 
-    def records(self, start: str | None, end: str | None, kind: str | None = "decision") -> Iterator[Any]:
-        return db.records(self.conn, start, end, kind)
+    def select(self, where: Filter) -> Iterator[Record]:
+        return db.records(self.conn, where)
 
     def find_decision(self, decision_id: str) -> dict[str, Any] | None:
         return db.find_decision(self.conn, decision_id)
@@ -109,17 +132,26 @@ class DbSource:
         end: str | None,
         *,
         by_subdivision: bool = False,
+        by: By = "logged",
+        what_if: WhatIf = "exclude",
         progress: Callable[[int], None] | None = None,
     ) -> dict[Key, Row]:
-        return db.summarize(self.conn, start, end, by_subdivision=by_subdivision)
+        return db.summarize(self.conn, start, end, by_subdivision=by_subdivision, by=by, what_if=what_if)
 
-    def size(self, start: str | None, end: str | None) -> int:
+    def size(self, where: Filter) -> int:
         return 0  # the database aggregates on its side: no progress to show
 
     def engines(self) -> Engines:
         return Engines([], [db.DbArchive(self.conn)])
 
-    def verify(self, key: bytes | None) -> Report:
+    def verify(
+        self,
+        key: bytes | None,
+        checkpoint_dirs: Sequence[Path] | None = None,
+        witnesses: Sequence[Path] = (),
+        now: datetime | None = None,
+    ) -> Report:
+        """The chains in the database alone (checkpoint directories are the files' business)."""
         return db.verify(self.conn, key)
 
     def close(self) -> None:

@@ -1,10 +1,9 @@
-"""Appends chained records to this process's own audit file: flushed per record, rotated, recovered."""
+"""Appends chained records to this process's own audit file: flushed, rotated, checkpointed, recovered."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import threading
@@ -13,18 +12,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from service.audit.adoption import adoption
 from service.audit.chain import GENESIS, Chain
-from service.audit.files import (
-    directory_lock,
-    file_name,
-    first_record,
-    is_held,
-    log_files,
-    parse_name,
-    read_tail,
-    safe_node,
-)
+from service.audit.checkpoint import CHECKPOINTS, CheckpointLog, Head
+from service.audit.files import DIR_MODE, FILE_MODE, directory_lock, file_name, safe_node
 from service.audit.records import SCHEMA, Fields, iso
+from service.audit.witness import Witness
 
 log = logging.getLogger("herald.audit")
 
@@ -56,6 +49,9 @@ class AuditWriter:
         fsync: Fsync = None,
         max_bytes: int = 256 * 1024 * 1024,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        checkpoint_dir: Path | None = None,
+        checkpoint_every: float = 10.0,
+        witness: Witness | None = None,
     ) -> None:
         self.directory = directory
         self.node = safe_node(node)
@@ -78,68 +74,37 @@ class AuditWriter:
         self._closing = threading.Event()
         self.path: Path | None = None
         self._broken: Path | None = None
+        self.checkpoints = CheckpointLog(
+            checkpoint_dir or directory / CHECKPOINTS, chain, node=self.node, sync=fsync is not None
+        )
+        self.checkpoint_every = checkpoint_every
+        self.witness = witness
+        self.checkpoint_errors = 0  # checkpoints that could not be written (the records were)
+        self._ck_lock = threading.Lock()  # taken after `_lock` when both are held
+        self._generation = 0  # bumped when the open file changes: a late periodic checkpoint is dropped
+        self._announce = False  # the open file has no checkpoint yet
+        self._first_seq = 0  # seq of the open file's first record
+        self._checkpointer: threading.Thread | None = None
 
     # -- opening ------------------------------------------------------------------------------------
 
     def open(self, prefer: Path | None = None) -> None:
-        """Opens a new file. Continues the chain of a file whose writer died, if there is one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Opens a new file. Continues the chain of a file whose writer died, if that file matches its
+        last checkpoint; a file that does not (cut, or changed) is refused, and the refusal recorded."""
+        self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         with directory_lock(self.directory):
-            orphan = self._orphan(prefer)
-            if orphan is not None:
-                self._adopt(orphan)
+            found = adoption(self.directory, self.node, self.pid, self.checkpoints.directory, prefer)
+            self._pending += found.events
+            if found.orphan is not None:
+                self._follows = found.orphan.name
+            if found.seq is not None and found.prev is not None:
+                self._seq, self._prev = found.seq, found.prev
             self._close_fd(self._new_file(self.clock()))
-
-    def _orphan(self, prefer: Path | None) -> Path | None:
-        """The oldest file of this node that nobody continues, that did not stop and whose writer is gone."""
-        mine = [
-            p
-            for p in log_files([self.directory])
-            if (parts := parse_name(p.name)) and parts.node == self.node
-        ]
-        continued = {
-            str(r.get("follows")) for p in mine if (r := first_record(p)) is not None and "follows" in r
-        }
-        if prefer is not None and prefer in mine:
-            mine.remove(prefer)
-            mine.insert(0, prefer)
-        for path in mine:
-            if path.name in continued or is_held(path):
-                continue
-            tail = read_tail(path)
-            if tail.last is None or tail.last.get("kind") != "stopped" or tail.torn:
-                return path
-        return None
-
-    def _adopt(self, orphan: Path) -> None:
-        tail = read_tail(orphan)
-        if tail.last is not None:
-            self._seq = int(tail.last["seq"]) + 1
-            self._prev = str(tail.last["hash"])
-        self._follows = orphan.name
-        torn = (
-            {
-                "offset": tail.torn_offset,
-                "bytes": len(tail.torn),
-                "sha256": hashlib.sha256(tail.torn).hexdigest(),
-            }
-            if tail.torn
-            else None
-        )
-        reason = "torn last line (crash mid-write)" if torn else "ended without a stopped event (crash)"
-        self._pending.append(
-            (
-                "recovered",
-                {
-                    "file": orphan.name,
-                    "last_seq": tail.last.get("seq") if tail.last else None,
-                    "last_hash": tail.last.get("hash") if tail.last else None,
-                    "torn": torn,
-                    "reason": reason,
-                    "pid": self.pid,
-                },
+        if self._checkpointer is None:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_every, name="herald-audit-checkpoint", daemon=True
             )
-        )
+            self._checkpointer.start()
 
     def _new_file(self, now: datetime) -> int:
         """Opens the next file (under the directory lock), locks it for as long as it is ours, writes
@@ -149,7 +114,7 @@ class AuditWriter:
             path = self.directory / file_name(now, self.node, self.pid, self._n)
             self._n += 1
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, FILE_MODE)
                 break
             except FileExistsError:
                 continue
@@ -158,6 +123,8 @@ class AuditWriter:
             _sync_directory(self.directory)
         old = self._fd
         self._fd, self.path, self._size, self._day = fd, path, 0, now.date()
+        self._generation += 1
+        self._announce = True
         pending, self._pending = self._pending, []
         for kind, fields in pending:
             self._append(kind, fields, now)
@@ -183,10 +150,13 @@ class AuditWriter:
                 return self._append(kind, fields, now)
             with directory_lock(self.directory):
                 self._follows = self.path.name if self.path else None
+                finished = self._head()
                 old = self._new_file(now)
                 record = self._append(kind, fields, now)
                 self._close_fd(old)
-                return record
+            if finished is not None:
+                self._checkpoint("closed", finished, now)
+            return record
 
     def _append(self, kind: str, fields: Fields, now: datetime) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -200,6 +170,15 @@ class AuditWriter:
         }
         if self._follows is not None:
             record["follows"] = self._follows
+        if self._size == 0 and self.path is not None:
+            self._first_seq = self._seq
+            # A file names itself, its node and its writer in its first record: a renamed file is seen.
+            record["opened"] = {
+                "file": self.path.name,
+                "node": self.node,
+                "pid": self.pid,
+                "checkpoint_s": self.checkpoint_every,
+            }
         line = self.chain.seal(record)
         try:
             _write_all(self._fd, line)
@@ -219,6 +198,10 @@ class AuditWriter:
         self._seq += 1
         self._prev = record["hash"]
         self._size += len(line)
+        if self._announce:
+            self._announce = False
+            self._sync(self._fd)
+            self._checkpoint("open", self._head(), now)
         if self.fsync == 0:
             self._sync(self._fd)
         elif self.fsync is not None:
@@ -250,10 +233,58 @@ class AuditWriter:
                         os.fdatasync(fd)
 
     def close(self) -> None:
+        """Closes the file, with a last checkpoint saying it is complete."""
         self._closing.set()
         with self._lock:
+            head = self._head()
             self._close_fd(self._fd)
             self._fd = -1
+            self._generation += 1
+            if head is not None:
+                self._checkpoint("closed", head, self.clock())
+        if self.witness is not None:
+            self.witness.close()
+
+    # -- checkpoints --------------------------------------------------------------------------------
+
+    def _head(self) -> Head | None:
+        """The open file's last record, or None when it has none."""
+        if self.path is None or self._size == 0:
+            return None
+        return Head(self.path.name, self._seq - 1, self._prev, self._size, self._first_seq)
+
+    def _checkpoint(
+        self, state: str, head: Head | None, now: datetime, generation: int | None = None
+    ) -> None:
+        """Logs `head` as a checkpoint (and hands it to the witness). A failure is counted and logged:
+        the records themselves are written, and a checkpoint missing is what verify then reports."""
+        if head is None:
+            return
+        with self._ck_lock:
+            if generation is not None and generation != self._generation:
+                return  # the file was rotated or closed meanwhile: its own checkpoint says so
+            fields = {"pid": self.pid, "state": state, "every": self.checkpoint_every, "head": head.as_json()}
+            try:
+                record = self.checkpoints.append("checkpoint", fields, now)
+            except OSError as error:
+                self.checkpoint_errors += 1
+                log.warning("audit checkpoint not written: %s", error)
+                return
+        if self.witness is not None:
+            self.witness.submit(record)
+
+    def _checkpoint_every(self) -> None:
+        """Every `checkpoint_every` seconds, the open file's head, even when nothing was written: a
+        fresh checkpoint is how verify tells a live writer from a file cut at its end."""
+        while not self._closing.wait(self.checkpoint_every):
+            with self._lock:
+                head, fd, generation = self._head(), self._fd, self._generation
+            if head is None or fd < 0:
+                continue
+            if self.fsync is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile: closing synced it
+                    os.fdatasync(fd)  # the checkpoint never names records the disk may not have
+            self._checkpoint("open", head, self.clock(), generation)
 
 
 def _write_all(fd: int, data: bytes) -> None:

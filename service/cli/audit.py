@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,12 +16,12 @@ import orjson
 from service.audit import history
 from service.audit import query as q
 from service.audit import summary as s
-from service.audit.records import iso
+from service.audit.checkpoint import CHECKPOINTS
 from service.audit.replay import Engines
 from service.audit.replay import replay as replay_one
-from service.audit.source import Source, open_source
+from service.audit.scan import FileCheck
+from service.audit.source import FileSource, Source, open_source
 from service.audit.store import StoreError
-from service.audit.verify import FileCheck
 from service.cli import auditdb, common
 
 DIRS = click.argument("directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
@@ -66,21 +67,52 @@ def _directories(given: tuple[Path, ...]) -> list[Path]:
 
 
 def _instant(_: Any, __: Any, value: str | None) -> str | None:
-    """A date (YYYY-MM-DD) or an ISO instant, as text that compares with the records' `ts`."""
+    """A date (YYYY-MM-DD) or an ISO instant, as text that compares with the records' `ts` and `at`."""
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return q.bound(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
-    if len(value) == 10:
-        return value
-    return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _until(ctx: Any, param: Any, value: str | None) -> str | None:
+    """`--to`, included: the exclusive end just after it (the next day of a date)."""
+    to = _instant(ctx, param, value)
+    return q.end_after(to) if to is not None else None
 
 
 def _range(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--to", "end", callback=_instant, help="Until this date or instant, excluded.")(f)
-    return click.option("--from", "start", callback=_instant, help="From this date or instant (UTC).")(f)
+    f = click.option(
+        "--to", "end", callback=_until, help="Until this date (the whole day) or instant, included."
+    )(f)
+    return click.option(
+        "--from", "start", callback=_instant, help="From this date or instant (UTC), included."
+    )(f)
+
+
+def _selection(what_if: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--by` and `--what-if`, with `what_if` as the default of the latter."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "--what-if",
+            "what_if",
+            type=click.Choice(["exclude", "include", "only"]),
+            default=what_if,
+            show_default=True,
+            help="What-if decisions (asked with `at`, not page views): leave out, include, or only them.",
+        )(f)
+        return click.option(
+            "--by",
+            type=click.Choice(["logged", "decided"]),
+            default="logged",
+            show_default=True,
+            help="Which time --from/--to (and days) are about: when a record was written (ts), or the "
+            "instant it was decided for (at).",
+        )(f)
+
+    return decorate
 
 
 @contextmanager
@@ -103,35 +135,97 @@ def audit() -> None:
 @click.option(
     "--key", envvar="HERALD_AUDIT_KEY", help="HMAC key the log was written with [HERALD_AUDIT_KEY]."
 )
+@click.option(
+    "--checkpoints",
+    "checkpoint_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Checkpoint log directory (repeat) [default: each DIR's checkpoints/, and "
+    "HERALD_AUDIT_CHECKPOINT_DIR when set].",
+)
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A witness's checkpoint directory (its witnessed-*.jsonl): its checkpoints count too.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_instant,
+    help="Judge which writers are alive as of this instant (the time a copy was taken) [default: now].",
+)
 @DB_OPTION
-def verify(directories: tuple[Path, ...], key: str | None, db_url: str | None) -> None:
-    """Check every chain and archived ruleset; one line per file; exit 1 unless all is intact.
+def verify(
+    directories: tuple[Path, ...],
+    key: str | None,
+    checkpoint_dirs: tuple[Path, ...],
+    witnesses: tuple[Path, ...],
+    as_of: str | None,
+    db_url: str | None,
+) -> None:
+    """Check every chain against its checkpoints, and every archived ruleset; one line per file;
+    exit 1 unless all is intact.
 
     With --db, every chain is rebuilt from the database alone and checked by the same code."""
     with _source(directories, db_url) as source:
-        report = source.verify(key.encode() if key else None)
+        own: list[Path] | None = None
+        if isinstance(source, FileSource):
+            own = list(checkpoint_dirs) or _checkpoint_dirs(source.directories)
+        elif checkpoint_dirs or witnesses:
+            raise click.UsageError("--checkpoints and --witness are about log directories, not --db")
+        report = source.verify(
+            key.encode() if key else None,
+            own,
+            list(witnesses),
+            datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=UTC) if as_of else None,
+        )
     for check in report.files:
         click.echo(_verdict(check))
+    for check in report.checkpoints:
+        click.echo(_verdict(check, "checkpoints"))
     for ruleset in report.rulesets:
         word = "ok  " if ruleset.ok else "FAIL"
-        click.echo(
-            f"{word}  {ruleset.path}" + ("" if ruleset.ok else ": modified: contents do not match its hash")
-        )
-    bad = sum(not f.ok for f in report.files) + sum(not r.ok for r in report.rulesets)
+        click.echo(f"{word}  {ruleset.path}" + ("" if ruleset.ok else f": {ruleset.detail}"))
+    bad = sum(not f.ok for f in [*report.files, *report.checkpoints]) + sum(not r.ok for r in report.rulesets)
     count = sum(f.records for f in report.files)
-    totals = f"{len(report.files)} files, {count} records, {len(report.rulesets)} rulesets"
-    click.echo(f"intact: {totals}" if report.ok else f"NOT INTACT: {bad} bad of {totals}")
+    stated = sum(c.records for c in report.checkpoints)
+    totals = (
+        f"{len(report.files)} files, {count} records, {len(report.rulesets)} rulesets, {stated} checkpoints"
+    )
+    key_id = report.key_needed
+    if key_id is not None:
+        click.echo(
+            f"KEY NEEDED: the records are sealed with an HMAC key (key id {key_id}); nothing can be "
+            "verified without it: give --key or set HERALD_AUDIT_KEY"
+        )
+    elif report.ok:
+        live = sum("open: being written" in f.notes for f in report.files)
+        click.echo(f"intact{' (open: being written: ' + str(live) + ' files)' if live else ''}: {totals}")
+    else:
+        click.echo(f"NOT INTACT: {bad} bad of {totals}")
     sys.exit(0 if report.ok else 1)
 
 
-def _verdict(check: FileCheck) -> str:
+def _checkpoint_dirs(directories: list[Path]) -> list[Path]:
+    """Each directory's own checkpoints/, and the configured checkpoint directory when set (read
+    from the environment alone: other settings, such as an old short key, must not stop verify)."""
+    chosen = [d / CHECKPOINTS for d in directories]
+    configured = os.environ.get("HERALD_AUDIT_CHECKPOINT_DIR")
+    if configured and Path(configured) not in chosen:
+        chosen.append(Path(configured))
+    return chosen
+
+
+def _verdict(check: FileCheck, what: str = "records") -> str:
     if check.problem is None:
         seqs = f", seq {check.first['seq']}..{check.last['seq']}" if check.first and check.last else ""
         notes = f" ({'; '.join(check.notes)})" if check.notes else ""
-        return f"ok    {check.path}: {check.records} records{seqs}{notes}"
+        return f"ok    {check.path}: {check.records} {what}{seqs}{notes}"
     p = check.problem
-    where = f"seq {p.seq}" + (f" (line {p.line})" if p.line else "")
-    return f"FAIL  {check.path}: {where}: {p.kind}: {p.detail}"
+    where = (f"seq {p.seq}" if p.seq is not None else "") + (f" (line {p.line})" if p.line else "")
+    return f"FAIL  {check.path}: {where + ': ' if where else ''}{p.kind}: {p.detail}"
 
 
 def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,6 +248,7 @@ def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
 @audit.command("query")
 @DIRS
 @_filters
+@_selection(what_if="include")
 @click.option("--kind", default="decision", show_default=True, help="Record kind, or 'all' (events too).")
 @click.option("--format", "form", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @DB_OPTION
@@ -163,19 +258,19 @@ def query_command(
     """Records that match every filter given, merged by time across directories."""
     where_ = q.Filter(kind=None if kind == "all" else kind, **where)
     with _source(directories, db_url) as source:
-        found = (r for r in source.records(where_.start, where_.end, where_.kind) if where_.holds(r))
+        found = source.select(where_)
         lines = q.jsonl(found) if form == "jsonl" else q.table(map(q.flat, found), q.TABLE, _WIDTHS)
         for line in lines:
             click.echo(line)
 
 
-_WIDTHS = (27, 36, 7, 11, 8, 12, 14, 30)
+_WIDTHS = (27, 36, 7, 7, 11, 8, 12, 14, 30)
 
 
 @audit.command("summary")
 @DIRS
-@click.option("--from", "start", callback=_instant, help="From this date (UTC), included.")
-@click.option("--to", "end", callback=_instant, help="Until this date, excluded.")
+@_range
+@_selection(what_if="exclude")
 @click.option("--by-subdivision", is_flag=True, help="One row per subdivision too.")
 @click.option(
     "--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
@@ -185,13 +280,18 @@ def summary_command(
     directories: tuple[Path, ...],
     start: str | None,
     end: str | None,
+    by: q.By,
+    what_if: q.WhatIf,
     by_subdivision: bool,
     form: str,
     db_url: str | None,
 ) -> None:
     """Decisions and each notice shown, by day x country (x subdivision)."""
-    with _source(directories, db_url) as source, _progress(source.size(start, end), "reading") as update:
-        rows = source.summarize(start, end, by_subdivision=by_subdivision, progress=update)
+    where = q.Filter(start, end, by=by, what_if=what_if)
+    with _source(directories, db_url) as source, _progress(source.size(where), "reading") as update:
+        rows = source.summarize(
+            start, end, by_subdivision=by_subdivision, by=by, what_if=what_if, progress=update
+        )
     if form == "json":
         click.echo(orjson.dumps(s.as_json(rows, by_subdivision), option=orjson.OPT_INDENT_2).decode())
         return
@@ -216,6 +316,7 @@ def _summary_row(key: s.Key, row: s.Row, notices: list[str]) -> dict[str, Any]:
 @audit.command("export")
 @DIRS
 @_range
+@_selection(what_if="exclude")
 @click.option("--format", "form", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.File("w"), default="-", help="File to write [default: stdout].")
 @DB_OPTION
@@ -223,13 +324,15 @@ def export_command(
     directories: tuple[Path, ...],
     start: str | None,
     end: str | None,
+    by: q.By,
+    what_if: q.WhatIf,
     form: str,
     output: Any,
     db_url: str | None,
 ) -> None:
     """Decisions of a time range as CSV (one flat row each) or JSON Lines, for other tools."""
     with _source(directories, db_url) as source:
-        found = source.records(start, end, "decision")
+        found = source.select(q.Filter(start=start, end=end, by=by, what_if=what_if))
         lines = q.csv_lines(map(q.flat, found), q.COLUMNS) if form == "csv" else q.jsonl(found)
         for line in lines:
             output.write(line + "\n")
@@ -274,7 +377,7 @@ def _replay(
     engines = source.engines()
     chosen: Any
     if every:
-        chosen = source.records(start, end, "decision")
+        chosen = source.select(q.Filter(start, end))
     else:
         chosen = []
         for decision_id in decision_ids:

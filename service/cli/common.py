@@ -22,8 +22,9 @@ def settings(**overrides: Any) -> Settings:
 
 
 def ruleset(directory: Path) -> Ruleset:
+    """The rules below `directory`, loaded as the service loads them (HERALD_RULES_MAX_BYTES)."""
     try:
-        return load_ruleset(directory)
+        return load_ruleset(directory, max_total_bytes=settings().rules_max_bytes)
     except RulesetInvalid as error:
         fail_rules(error)
 

@@ -6,6 +6,7 @@ import click
 
 from service import geo as geoip
 from service.cli import common
+from service.location import merge
 from service.network import parse_ip
 
 
@@ -21,16 +22,27 @@ def lookup(address: str) -> None:
     settings = common.settings()
     try:
         ip = parse_ip(address)
-        database = geoip.GeoDatabase.open(settings.geoip_db or geoip.embedded_database_path())
+        city = geoip.GeoDatabase.open(settings.geoip_db or geoip.embedded_database_path())
+        anonymous = (
+            geoip.GeoDatabase.open(settings.anonymous_ip_db, kind="anonymous-ip")
+            if settings.anonymous_ip_db is not None
+            else None
+        )
     except (ValueError, geoip.GeoDatabaseError) as error:
         raise click.ClickException(str(error)) from None
-    location = database.lookup(ip)
-    info = database.info()
+    location = merge(None, city.said(ip), anonymous.said(ip) if anonymous is not None else None)
     click.echo(f"address:     {ip}")
     click.echo(f"country:     {location.country or '-'}")
     click.echo(f"subdivision: {location.subdivision or '-'}")
     click.echo(f"source:      {location.source}")
-    click.echo(f"anonymized:  {'yes' if location.anonymized else 'no'}")
-    click.echo(f"database:    {info['type']} built {info['build_date'][:10]} ({info['path']})")
+    kinds = f" ({', '.join(location.anonymizers)})" if location.anonymizers else ""
+    click.echo(f"anonymized:  {'yes' if location.anonymized else 'no'}{kinds}")
+    for said in location.said:
+        if said.note:
+            click.echo(f"note:        {said.source}: {said.note}")
+    for database in (city, anonymous):
+        if database is not None:
+            click.echo(f"database:    {database.data} ({database.path})")
     if settings.geoip_db is None:
         click.echo(geoip.ATTRIBUTION)
+        click.echo("warning:     the embedded data is from 2019, before 2022: demo data only")

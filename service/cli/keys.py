@@ -32,12 +32,13 @@ _FILE = click.option(
 @click.option(
     "--role", "roles", multiple=True, required=True, type=click.Choice(ROLES), help="Repeat for several."
 )
+@click.option("--replace", is_flag=True, help="Revoke NAME's existing key and make a new one.")
 @_FILE
-def add(name: str, roles: tuple[str, ...], path: Path | None) -> None:
-    """Create a key for NAME; print it once. Only its hash is stored."""
+def add(name: str, roles: tuple[str, ...], replace: bool, path: Path | None) -> None:
+    """Create a key for NAME; print it once. Only its hash is stored. NAME must be new unless --replace."""
     target = _file(path)
     try:
-        key = add_key(target, name, set(roles))
+        key = add_key(target, name, set(roles), replace=replace)
     except KeysError as error:
         raise click.ClickException(str(error)) from None
     click.echo(key)

@@ -39,7 +39,7 @@ def check(directory: Path | None, strict: bool, output: str) -> None:
     directory = _directory(directory)
     ruleset_hash = None
     try:
-        ruleset = load_ruleset(directory)
+        ruleset = load_ruleset(directory, max_total_bytes=common.settings().rules_max_bytes)
         problems = lint(ruleset, datetime.now(UTC))
         ruleset_hash = ruleset.hash
     except RulesetInvalid as invalid:
@@ -72,7 +72,8 @@ def _plural(count: int, word: str) -> str:
 @rules.command("test")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--min-coverage", type=click.FloatRange(0, 100), help="Fail when coverage is below PCT.")
-def test(directory: Path | None, min_coverage: float | None) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Show every case and why each rule matched.")
+def test(directory: Path | None, min_coverage: float | None, verbose: bool) -> None:
     """Run the editors' test cases; exit 1 on any failure."""
     directory = _directory(directory)
     engine = Engine(common.ruleset(directory))
@@ -80,6 +81,10 @@ def test(directory: Path | None, min_coverage: float | None) -> None:
     for result in results:
         if not result.passed:
             _print_failure(result)
+        elif verbose and result.decision is not None:
+            click.echo(f"ok {result.case.file}:{result.case.line}: {result.case.case.name}")
+            for match in result.decision.matches:
+                click.echo(f"      {match.rule}: {match.describe()}")
     cover = coverage(engine.ruleset, results)
     click.echo(
         f"coverage: {cover.percent:.0f}% (rules {_ratio(cover.rules, cover.missed_rules)}, "
@@ -111,6 +116,8 @@ def _print_failure(result: CaseResult) -> None:
         click.echo(f"    {failure}")
     if result.decision is not None:
         click.echo(f"    rules fired: {', '.join(result.decision.rules) or 'none'}")
+        for match in result.decision.matches:
+            click.echo(f"      {match.rule}: {match.describe()}")
 
 
 def _needs_geo(engine: Engine) -> bool:

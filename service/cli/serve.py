@@ -22,11 +22,13 @@ def serve(host: str, port: int, workers: int | None, threads: int, rules_dir: Pa
     """Serve the HTTP API with gunicorn on the rules and the GeoIP database."""
     from service.serve import default_workers  # gunicorn only where it is needed
     from service.serve import serve as run
+    from service.web.reload import fingerprint
 
     settings = common.settings(rules_dir=rules_dir)
+    files = fingerprint(settings.rules_dir)  # before loading: a change made meanwhile is seen later
     ruleset = common.ruleset(settings.rules_dir)  # fail here, once, before any worker starts
     click.echo(f"herald: rules {settings.rules_dir} {ruleset.hash}", err=True)
-    run(settings, ruleset, host, port, workers or default_workers(), threads)
+    run(settings, ruleset, files, host, port, workers or default_workers(), threads)
 
 
 @click.command("settings")

@@ -10,36 +10,25 @@ from pathlib import Path
 
 from flask import Flask, g, has_request_context
 
-from service.audit.log import Events, NoAudit, open_audit
+from service.audit.archive import Archive
+from service.audit.log import AuditLog, Events, NoAudit, open_audit
+from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.engine import Engine
-from service.geo import GeoDatabase, GeoDatabaseError, embedded_database_path
 from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status
+from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
+from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
 from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
+from service.web.whatif import PastRules
 
 log = logging.getLogger("herald")
-
-
-def open_geo(settings: Settings, snapshot: Path | None = None) -> tuple[GeoDatabase | None, str | None]:
-    """The configured GeoIP database (or the master's `snapshot` of it), or None and why. A missing
-    database does not stop the service: readers are then located as unknown, and /readyz says so."""
-    path = settings.geoip_db or embedded_database_path()
-    try:
-        if snapshot is not None:
-            return GeoDatabase.open(snapshot, locate_non_global=settings.locate_private, source=path), None
-        return GeoDatabase.open(path, locate_non_global=settings.locate_private), None
-    except GeoDatabaseError as error:
-        message = f"{error} (set HERALD_GEOIP_DB to a GeoIP2/GeoLite2 City database)"
-        log.error(message)
-        return None, message
 
 
 def create_app(
@@ -48,39 +37,54 @@ def create_app(
     log_decision: DecisionLogger | None = None,
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = new_decision_id,
-    ruleset: Ruleset | None = None,
-    geoip_snapshot: Path | None = None,
+    engine: Engine | None = None,
+    previous: Ruleset | None = None,
+    files: str | None = None,
+    geoip_state: Path | None = None,
 ) -> Flask:
     """The Herald app. Raises RulesetInvalid when the rules do not load: a broken ruleset never serves.
 
     Without an injected `log_decision`, decisions and events go to the audit log of the settings.
-    A `ruleset` given (by the gunicorn master: the last good one) is served instead of loading the
-    directory; the reloader then loads the directory at its first check."""
+    An `engine` given (by the gunicorn master: the last good rules, compiled) is served instead of
+    loading the directory; `files` is the fingerprint of the directory its rules were loaded from,
+    so the reloader loads again only when the directory differs (without it, at its first check);
+    `previous` is what was served before it, for the `ruleset_loaded` event's changes.
+    `geoip_state` is the gunicorn master's GeoIP state file (see `geo_watch`); without it the app
+    watches the GeoIP files itself."""
     settings = settings or Settings()
-    events: Events = NoAudit() if log_decision is not None else open_audit(settings)
+    # The app's clock is the log's too: a record's `ts` and a page view's `at` come from one clock.
+    events: Events = NoAudit() if log_decision is not None else open_audit(settings, clock)
     events.started()
-    if ruleset is not None:
-        events.ruleset_loaded(ruleset)
-    # Taken before loading: a change made while the rules load is then seen at the first check.
-    files = fingerprint(settings.rules_dir) if ruleset is None else None
-    engine = Engine(ruleset or _load_rules(settings, events))
-    geo, geo_error = open_geo(settings, geoip_snapshot)
+    if engine is not None:
+        events.ruleset_loaded(engine.ruleset, previous=previous)
+    else:
+        # Taken before loading: a change made while the rules load is then seen at the first check.
+        files = fingerprint(settings.rules_dir)
+        engine = Engine(_load_rules(settings, events))
     app = Flask("herald")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    rt = Runtime(settings, engine, clock(), geo, geo_error, clock, new_id)
+    rt = Runtime(settings, engine, clock(), None, "GeoIP database not loaded", clock, new_id)
+    rt.geo_follower = GeoFollower(rt, geoip_state)
+    rt.geo_follower.check(force=True)
+    for warning in geo_warnings(rt):
+        log.warning(warning)
     rt.audit = events
+    rt.past = PastRules(Archive(settings.audit_dir))
+    rt.usage = UsageMeter(settings.audit_dir, wall=clock)
+    rt.usage.measure()  # the first measure: the growth rate is measured from it
+    rt.keys = KeyStore(settings.keys_file) if settings.keys_file else None
+    if isinstance(events, AuditLog) and events.writer.witness is not None:
+        events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
     rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
     rt.metrics.serving(engine.hash)
-    rt.reloader = Reloader(rt, settings.reload_interval)
+    rt.reloader = Reloader(rt)
     rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)
     hooks.install(app, settings, rt.metrics)
     app.register_blueprint(metrics.bp)
-    auth.install(
-        app, KeyStore(settings.keys_file) if settings.keys_file else None, settings.decisions_need_key
-    )
+    auth.install(app, rt.keys, settings.decisions_need_key)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)
@@ -89,6 +93,7 @@ def create_app(
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
         app.register_blueprint(audit.bp)
+        app.register_blueprint(witness.bp)
         app.register_blueprint(dashboard_bp)
     if settings.admin_http or settings.keys_file:
         app.register_blueprint(admin.bp)
@@ -97,7 +102,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")
@@ -110,7 +115,7 @@ def _observed(rt: Runtime, log_decision: DecisionLogger) -> DecisionLogger:
     """Count the decision and name it in the access log, then record it."""
 
     def observed(answered: Answered) -> None:
-        rt.metrics.decision(answered.decision)
+        rt.metrics.decision(answered.decision, what_if=answered.what_if)
         if has_request_context() and "herald_decisions" in g:
             g.herald_decisions.append(answered.decision_id)
         log_decision(answered)
@@ -136,7 +141,14 @@ def _to_audit(rt: Runtime) -> DecisionLogger:
             if rt.audit_lost and rt.audit_lost_since is not None:
                 rt.audit.records_lost(rt.audit_lost, rt.audit_lost_since)
                 rt.audit_lost, rt.audit_lost_since = 0, None
-            rt.audit.decision(answered.decision_id, answered.article, answered.decision, answered.address)
+            rt.audit.decision(
+                answered.decision_id,
+                answered.article,
+                answered.decision,
+                answered.address,
+                what_if=answered.what_if,
+                named_tags=answered.named_tags,
+            )
         except (OSError, RuntimeError) as error:
             rt.metrics.audit_record("lost")
             if rt.settings.audit_failure == "closed":

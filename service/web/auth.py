@@ -15,7 +15,16 @@ from service.web.runtime import runtime
 log = logging.getLogger("herald.auth")
 
 # Blueprint name -> role. Endpoints of other blueprints (health, status, OpenAPI, widget) are open.
-ROLE_OF_BLUEPRINT = {"audit": "audit", "pages_audit": "audit", "admin": "admin"}
+# /metrics tells what readers see where and when: a scraper's key (metrics) or an auditor's (audit).
+ROLE_OF_BLUEPRINT = {
+    "audit": "audit",
+    "witness": "audit",
+    "pages_audit": "audit",
+    "admin": "admin",
+    "metrics": "metrics",
+}
+ALSO_ALLOWED = {"metrics": frozenset({"audit"})}  # role -> other roles that may do the same
+OPERATOR_ROLES = frozenset({"admin", "audit", "metrics"})  # see paths on this server (/readyz)
 DECISION_BLUEPRINTS = {"decisions", "explain"}
 DECISION_ENDPOINTS = {"pages.preview"}  # the widget script itself stays open: browsers fetch it
 PAGE_BLUEPRINTS = {"pages_audit"}
@@ -65,9 +74,16 @@ def install(app: Flask, keys: KeyStore | None, decisions_need_key: bool) -> None
                 f"this endpoint needs a key with the role {role!r}: send Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": challenge},
             )
-        if role not in key.roles:
+        if role not in key.roles and not key.roles & ALSO_ALLOWED.get(role, frozenset()):
             _refused("role missing", role, key.name)
             raise ApiProblem(403, "Forbidden", f"key {key.name!r} does not have the role {role!r}")
+
+
+def operator_key(keys: KeyStore | None) -> bool:
+    """The request bears a key of an operator (admin, audit or metrics): it may see server paths."""
+    presented = presented_key(request.headers.get("Authorization", "")) if keys is not None else None
+    key = keys.find(presented) if keys is not None and presented else None
+    return key is not None and bool(key.roles & OPERATOR_ROLES)
 
 
 def _refused(reason: str, role: str, name: str | None) -> None:

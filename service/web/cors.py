@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Request, Response
 
+from service.cdn import headers_for
 from service.config import Settings
 
 # Path -> the methods a browser may use on it across origins.
@@ -21,7 +22,10 @@ class Cors:
 
     def __init__(self, settings: Settings) -> None:
         self.origins = settings.allowed_origins
-        vary = ["Accept-Language", "X-Forwarded-For", *filter(None, [settings.country_header]), "Origin"]
+        cdn = headers_for(settings.cdn, settings.country_header, settings.region_header)
+        address = "Forwarded" if settings.proxy_header == "forwarded" else "X-Forwarded-For"
+        located_by = filter(None, [cdn.country, cdn.region, cdn.edgescape])
+        vary = ["Accept-Language", address, *located_by, "Origin"]
         self.vary = ", ".join(vary)
         self.private = f"private, max-age={MAX_AGE}"
 

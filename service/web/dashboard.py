@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, render_template, request
 
 from service.audit.explain import explain_decision
+from service.audit.query import By, WhatIf, end_after
 from service.audit.summary import notice_ids
 from service.web import chart
 from service.web.audit import open_source_or_503
@@ -38,8 +39,16 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     if (last - first).days >= MAX_DAYS:
         errors.append(f"at most {MAX_DAYS} days at once: showing {MAX_DAYS} days up to {last}")
         first = last - timedelta(days=MAX_DAYS - 1)
+    what_if = _choice("what_if", ("exclude", "include", "only"), errors)
+    by = _choice("by", ("logged", "decided"), errors)
+    unknown = sorted(set(request.args) - {"first", "last", "decision", "what_if", "by"})
+    if unknown:
+        errors.append(f"unknown parameter {unknown[0]!r}")
+    # Both days included, as `herald audit summary --from FIRST --to LAST` counts them.
     with open_source_or_503(rt.settings) as source:
-        rows = source.summarize(first.isoformat(), (last + timedelta(days=1)).isoformat())
+        rows = source.summarize(
+            first.isoformat(), end_after(last.isoformat()), by=cast(By, by), what_if=cast(WhatIf, what_if)
+        )
     days = chart.days_between(first, last)
     counts = chart.by_country(rows)
     notices = notice_ids(rows)
@@ -50,6 +59,8 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     context: dict[str, Any] = {
         "first": first.isoformat(),
         "last": last.isoformat(),
+        "what_if": what_if,
+        "by": by,
         "errors": errors,
         "chart": chart.build(rows, days),
         "table": table,
@@ -64,6 +75,15 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     }
     status = 404 if context["lookup"] and context["lookup"]["record"] is None else 400 if errors else 200
     return render_template("audit.html", **context), status, {"Content-Security-Policy": POLICY}
+
+
+def _choice(name: str, allowed: tuple[str, ...], errors: list[str]) -> str:
+    """A parameter with a few allowed values, the first being the default."""
+    value = request.args.get(name, allowed[0])
+    if value not in allowed:
+        errors.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return allowed[0]
+    return value
 
 
 def _day(value: str | None, name: str, errors: list[str]) -> date | None:
@@ -99,7 +119,7 @@ def _verification(rt: Runtime) -> dict[str, Any]:
 def _verify(rt: Runtime) -> dict[str, Any]:
     started = time.perf_counter()
     with open_source_or_503(rt.settings) as source:
-        report = source.verify(rt.settings.audit_key_bytes)
+        report = source.verify(rt.settings.audit_key_bytes, [rt.settings.audit_checkpoint_path])
     return {
         "ok": report.ok,
         "files": len(report.files),
@@ -113,7 +133,7 @@ def _verify(rt: Runtime) -> dict[str, Any]:
                 "line": f.problem.line,
                 "detail": f.problem.detail,
             }
-            for f in report.files
+            for f in [*report.files, *report.checkpoints]  # the checkpoint log's own chain too
             if f.problem is not None
         ],
         "bad_rulesets": [r.path.name for r in report.rulesets if not r.ok],

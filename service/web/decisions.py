@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
+from service.audit.bounds import named_tags
 from service.decision import Decision
+from service.engine import Engine
 from service.inputs import Article, Location
 from service.model import ArticleFields
 from service.web.body import read_json
@@ -26,10 +29,10 @@ def decide_one() -> Response:
     rt = runtime()
     body = parse(DecisionRequest)
     reader, address = locate(body.reader, request, rt)
-    engine = rt.engine  # one ruleset for the whole request, even if a reload happens meanwhile
+    engine, at = rules_at(rt, body.at)  # one ruleset for the whole request, even if a reload happens
     article = body.article.to_article()
-    decision = engine.decide(article, reader, body.at or rt.clock())
-    return json_response(_answer(rt, article, decision, address))
+    decision = engine.decide(article, reader, at)
+    return json_response(_answer(rt, engine, article, decision, address, what_if=body.at is not None))
 
 
 @bp.post("/v1/decisions/batch")
@@ -43,10 +46,13 @@ def decide_batch() -> Response:
             f"a batch holds at most {rt.settings.max_batch} articles; got {len(body.articles)}",
         )
     reader, address = locate(body.reader, request, rt)
-    at = body.at or rt.clock()
-    engine = rt.engine
+    engine, at = rules_at(rt, body.at)
+    what_if = body.at is not None
     articles = [fields.to_article() for fields in body.articles]
-    decisions = [_answer(rt, article, engine.decide(article, reader, at), address) for article in articles]
+    decisions = [
+        _answer(rt, engine, article, engine.decide(article, reader, at), address, what_if=what_if)
+        for article in articles
+    ]
     return json_response(
         {"reader": _location(reader.location), "ruleset": engine.hash, "decisions": decisions}
     )
@@ -58,22 +64,40 @@ def decide_get() -> Response:
     if request.method == "HEAD":  # a link checker or a cache probing: no page view, so no decision
         return Response(status=200, mimetype="application/json")
     args = request.args
-    unknown = sorted(set(args) - set(ArticleFields.model_fields) - {"at"})
+    if "at" in args:
+        # Anyone can make a browser fetch this URL (an <img> on any page): a page view is now, and an
+        # `at` would log a located reader's "page view" of another instant. What-ifs are POSTs.
+        raise ApiProblem(
+            400,
+            "Parameter not accepted",
+            "'at' is not accepted by GET /v1/decisions, which answers page views, decided now; "
+            "ask about another instant with POST /v1/decisions and 'at' (a what-if decision)",
+        )
+    unknown = sorted(set(args) - set(ArticleFields.model_fields))
     if unknown:
         raise ApiProblem(400, "Unknown parameter", f"unknown query parameter {unknown[0]!r}")
-    fields: dict[str, Any] = {k: v for k, v in args.items() if k not in ("tags", "at")}
+    fields: dict[str, Any] = {k: v for k, v in args.items() if k != "tags"}
     if "tags" in args:
         fields["tags"] = [t for t in args["tags"].split(",") if t.strip()]
-    body = {"article": fields} | ({"at": args["at"]} if "at" in args else {})
     try:
-        parsed = DecisionRequest.model_validate(body)
+        parsed = DecisionRequest.model_validate({"article": fields})
     except ValidationError as error:
         raise from_validation(error, strip="article") from None  # name the query parameter
     rt = runtime()
     reader, address = locate(None, request, rt)
     article = parsed.article.to_article()
-    decision = rt.engine.decide(article, reader, parsed.at or rt.clock())
-    return json_response(_answer(rt, article, decision, address))
+    engine = rt.engine
+    decision = engine.decide(article, reader, rt.clock())
+    return json_response(_answer(rt, engine, article, decision, address, what_if=False))
+
+
+def rules_at(rt: Runtime, at: datetime | None) -> tuple[Engine, datetime]:
+    """The engine to decide with and the instant: now on the rules in force, or, for a what-if
+    (`at` given), the rules in force at `at` (409 when none is archived for it)."""
+    if at is None:
+        return rt.engine, rt.clock()
+    assert rt.past is not None  # create_app always sets it
+    return rt.past.engine_at(at, rt.engine, rt.loaded_at), at
 
 
 def parse(model: type[M]) -> M:
@@ -91,16 +115,26 @@ def parse(model: type[M]) -> M:
         raise from_validation(error) from None
 
 
-def _answer(rt: Runtime, article: Article, decision: Decision, address: str | None) -> dict[str, Any]:
+def _answer(
+    rt: Runtime,
+    engine: Engine,
+    article: Article,
+    decision: Decision,
+    address: str | None,
+    *,
+    what_if: bool,
+) -> dict[str, Any]:
     decision_id = rt.new_id()
-    rt.log_decision(Answered(decision_id, article, decision, address))
-    return {"decision_id": decision_id, **render(decision)}
+    rt.log_decision(Answered(decision_id, article, decision, address, what_if, named_tags(engine.ruleset)))
+    return {"decision_id": decision_id, **render(decision, what_if=what_if)}
 
 
-def render(decision: Decision) -> dict[str, Any]:
-    """The decision as the API shows it (without its id)."""
+def render(decision: Decision, *, what_if: bool = False) -> dict[str, Any]:
+    """The decision as the API shows it (without its id). The editors' preview and `herald explain`
+    decide on the rules they are given, at any instant: for them it is never a what-if."""
     return {
         "ruleset": decision.ruleset,
+        "what_if": what_if,
         "at": decision.at.isoformat().replace("+00:00", "Z"),
         "reader": _location(decision.reader),
         "notices": [
@@ -127,4 +161,6 @@ def _location(location: Location) -> dict[str, Any]:
         "subdivision": location.subdivision,
         "source": location.source,
         "anonymized": location.anonymized,
+        "anonymizers": list(location.anonymizers),
+        "said": [said.as_dict() for said in location.said],
     }

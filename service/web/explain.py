@@ -7,7 +7,7 @@ from dataclasses import asdict
 from flask import Blueprint, Response, request
 
 from service.explain import explain
-from service.web.decisions import parse, render
+from service.web.decisions import parse, render, rules_at
 from service.web.locate import locate
 from service.web.runtime import runtime
 from service.web.schemas import DecisionRequest
@@ -22,7 +22,11 @@ def explain_one() -> Response:
     rt = runtime()
     body = parse(DecisionRequest)
     reader, _ = locate(body.reader, request, rt)
-    explanation = explain(rt.engine, body.article.to_article(), reader, body.at or rt.clock())
+    engine, at = rules_at(rt, body.at)  # with `at`, the rules in force then, as a what-if decision
+    explanation = explain(engine, body.article.to_article(), reader, at)
     return json_response(
-        {**render(explanation.decision), "rules": [asdict(verdict) for verdict in explanation.verdicts]}
+        {
+            **render(explanation.decision, what_if=body.at is not None),
+            "rules": [asdict(verdict) for verdict in explanation.verdicts],
+        }
     )

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, decisions, GeoIP outcomes, reloads, audit records, refused keys.
+"""Prometheus metrics: requests, decisions, GeoIP outcomes, reloads, audit records and disk, refused keys.
 
 Under `herald serve` every worker writes its values to PROMETHEUS_MULTIPROC_DIR and /metrics sums
 them over all workers (prometheus-client's multiprocess mode). prometheus_client is imported
@@ -7,6 +7,7 @@ lazily, so that `herald serve` can set that directory before the library first r
 from __future__ import annotations
 
 import functools
+import glob
 import logging
 import os
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response
 
+from service.audit.usage import Usage
 from service.decision import Decision
 
 bp = Blueprint("metrics", __name__)
@@ -89,14 +91,77 @@ class Metrics:
         self.audit = Counter(
             "herald_audit_records_total", "Audit records written or lost.", ["outcome"], registry=r
         )
+        self.witness = Counter(
+            "herald_audit_witness_total",
+            "Checkpoints for the witness (HERALD_AUDIT_WITNESS): sent, failed or dropped (queue full).",
+            ["outcome"],
+            registry=r,
+        )
+        self.what_ifs = Counter(
+            "herald_what_if_decisions_total",
+            "What-if decisions (asked with `at`): logged, but not page views, so not in the counts above.",
+            registry=r,
+        )
         self.refused = Counter(
             "herald_auth_refused_total",
             "Requests refused for a missing, unknown or weak key.",
             ["reason"],
             registry=r,
         )
+        self.cdn = Counter(
+            "herald_cdn_headers_total",
+            "CDN location headers from trusted proxies by outcome: read, tor, unknown (XX), ignored "
+            "(an invalid country or region, left out).",
+            ["outcome"],
+            registry=r,
+        )
+        self.geo_built = Gauge(
+            "herald_geoip_build_timestamp_seconds",
+            "Build time of the GeoIP data each worker serves, by kind (city, anonymous-ip).",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.geo_age = Gauge(
+            "herald_geoip_age_days",
+            "Age of the GeoIP data served, in days since its build, by kind; the oldest of any worker.",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.geo_refused = Gauge(
+            "herald_geoip_files_refused",
+            "Replaced GeoIP files refused since start (not a database of the kind, or damaged), by kind.",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        # Measured when scraped, for the whole audit directory (any worker sees every writer's files):
+        # the most recent worker's measure is the node's.
+        self.disk_free = Gauge(
+            "herald_audit_disk_free_bytes",
+            "Free space on the audit log's disk.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.disk_min_free = Gauge(
+            "herald_audit_disk_min_free_bytes",
+            "HERALD_AUDIT_MIN_FREE_MB in bytes: alert when herald_audit_disk_free_bytes falls under it.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.write_rate = Gauge(
+            "herald_audit_bytes_per_minute",
+            "Bytes written to the audit log's files over about the last minute, by every writer.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self._hash: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # Counters alerts watch start at 0 in every worker: an absent series cannot be alerted on,
+        # and the worker's metrics file is then made at start, not first when the disk is full.
+        for outcome in ("written", "lost"):
+            self.child(self.audit, outcome)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: `labels()` checks and locks on every call."""
@@ -107,7 +172,10 @@ class Metrics:
         return found
 
     @never_fails
-    def decision(self, decision: Decision) -> None:
+    def decision(self, decision: Decision, *, what_if: bool = False) -> None:
+        if what_if:
+            self.what_ifs.inc()
+            return
         country = decision.reader.country or "unknown"
         self.child(self.decisions, country, decision.reader.source).inc()
         for notice in decision.notices:
@@ -116,6 +184,20 @@ class Metrics:
     @never_fails
     def located(self, source: str) -> None:
         self.child(self.geoip, source).inc()
+
+    @never_fails
+    def cdn_header(self, outcome: str) -> None:
+        self.child(self.cdn, outcome).inc()
+
+    @never_fails
+    def geo_data(self, kind: str, built: float, age_days: float | None = None) -> None:
+        self.geo_built.labels(kind).set(built)
+        if age_days is not None:
+            self.geo_age.labels(kind).set(age_days)
+
+    @never_fails
+    def geo_refusals(self, kind: str, count: int) -> None:
+        self.geo_refused.labels(kind).set(count)
 
     @never_fails
     def serving(self, ruleset_hash: str) -> None:
@@ -135,6 +217,10 @@ class Metrics:
         self.child(self.audit, outcome).inc()
 
     @never_fails
+    def audit_witness(self, outcome: str, n: int) -> None:
+        self.child(self.witness, outcome).inc(n)
+
+    @never_fails
     def request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         # The method is the client's to choose: bound the label, or /metrics grows without limit.
         method = method if method in _METHODS else "other"
@@ -144,15 +230,36 @@ class Metrics:
     def auth_refused(self, reason: str) -> None:
         self.refused.labels(reason).inc()
 
+    @never_fails
+    def audit_disk(self, usage: Usage, min_free_bytes: int) -> None:
+        self.disk_min_free.set(min_free_bytes)
+        if usage.free_bytes is not None:
+            self.disk_free.set(usage.free_bytes)
+        if usage.bytes_per_minute is not None:
+            self.write_rate.set(usage.bytes_per_minute)
+
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client import multiprocess as mp
 
         if multiprocess():
             registry = CollectorRegistry()
-            mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(_ReadableFiles(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
             return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))
+
+
+class _ReadableFiles:
+    """prometheus-client's multiprocess collection, skipping empty files: a worker that first counts
+    while the disk is full leaves one (it cannot size it), and /metrics must not fail for it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Any:
+        from prometheus_client import multiprocess as mp
+
+        files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if os.path.getsize(f) > 0]
+        return mp.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
 
 
 @bp.get("/metrics")
@@ -161,5 +268,10 @@ def metrics_view() -> Response:
 
     from service.web.runtime import runtime
 
-    body: Any = runtime().metrics.exposition()
+    rt = runtime()
+    if rt.geo_follower is not None:
+        rt.geo_follower.report()
+    if rt.usage is not None and rt.settings.audit == "on":
+        rt.metrics.audit_disk(rt.usage.measure(), rt.settings.audit_min_free_mb * 1024 * 1024)
+    body: Any = rt.metrics.exposition()
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

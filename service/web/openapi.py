@@ -20,6 +20,7 @@ from service.web.schemas import (
     Problem,
     RulesetOut,
 )
+from service.web.witness import CheckpointsIn, CheckpointsStored
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}}
@@ -32,7 +33,7 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
         "Decide the notices for one article",
         DecisionRequest,
         DecisionOut,
-        (400, 413, 415, 422),
+        (400, 409, 413, 415, 422),
     ),
     (
         "/v1/decisions/batch",
@@ -40,7 +41,7 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
         "Decide for many articles and one reader",
         BatchRequest,
         BatchOut,
-        (400, 413, 415, 422),
+        (400, 409, 413, 415, 422),
     ),
     ("/v1/decisions", "get", "Decide for the calling reader (browser form)", None, DecisionOut, (400, 422)),
     (
@@ -49,11 +50,19 @@ _OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], 
         "Explain why each rule did or did not apply (not logged)",
         DecisionRequest,
         ExplanationOut,
-        (400, 413, 415, 422),
+        (400, 409, 413, 415, 422),
     ),
     ("/v1/ruleset", "get", "The ruleset in force", None, RulesetOut, ()),
     ("/healthz", "get", "Liveness", None, Health, ()),
     ("/readyz", "get", "Readiness: rules and GeoIP data loaded", None, Health, (503,)),
+    (
+        "/v1/audit/checkpoints",
+        "post",
+        "As a witness: keep other nodes' audit checkpoints (role audit; answers 202)",
+        CheckpointsIn,
+        CheckpointsStored,
+        (400, 401, 403, 404, 413, 415, 422),  # 404: this node serves no audit endpoints
+    ),
 ]
 
 
@@ -62,18 +71,13 @@ def _query_parameters() -> list[dict[str, Any]]:
     properties = ArticleFields.model_json_schema()["properties"]
     params = []
     for name, field in ArticleFields.model_fields.items():
-        if name == "published_at":
-            continue
         schema = properties[name]
         schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
         if name == "tags":
             schema = {"type": "string", "description": "comma-separated tags"}
         schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
         params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
-    params.append(
-        {"name": "at", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"}}
-    )
-    return params
+    return params  # no `at`: the browser form answers page views, now (what-ifs are POSTs)
 
 
 @cache
@@ -87,9 +91,14 @@ def openapi_document() -> dict[str, Any]:
         RulesetOut,
         Health,
         Problem,
+        CheckpointsIn,
+        CheckpointsStored,
     ]
     _, schemas = models_json_schema(
-        [(m, "validation" if m in (DecisionRequest, BatchRequest) else "serialization") for m in models],
+        [
+            (m, "validation" if m in (DecisionRequest, BatchRequest, CheckpointsIn) else "serialization")
+            for m in models
+        ],
         ref_template=_REF,
     )
     paths: dict[str, dict[str, Any]] = {}
@@ -115,6 +124,8 @@ def openapi_document() -> dict[str, Any]:
             }
         if path == "/v1/decisions" and method == "get":
             operation["parameters"] = _query_parameters()
+        if path == "/v1/audit/checkpoints":
+            operation["responses"]["202"] = operation["responses"].pop("200")
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

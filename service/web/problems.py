@@ -52,14 +52,14 @@ def pointer(loc: tuple[int | str, ...]) -> str:
 def from_validation(error: ValidationError, strip: str | None = None) -> ApiProblem:
     """A request that does not fit the contract: 400 if it is not JSON at all, else 422.
     `strip` drops a leading location part (query parameters are named without "/article")."""
-    details = error.errors(include_url=False, include_context=False)
+    details = error.errors(include_url=False)
     if any(e["type"] == "json_invalid" for e in details):
         message = next(e["msg"] for e in details if e["type"] == "json_invalid")
         return ApiProblem(400, "Malformed JSON", f"the request body is not valid JSON: {message}")
     errors = [
         {
             "location": pointer(_location(e["loc"], strip)),
-            "message": _MESSAGES.get(e["type"]) or str(e["msg"]).removeprefix("Value error, "),
+            "message": _message(e),
             "type": e["type"],
         }
         for e in details
@@ -74,7 +74,14 @@ _MESSAGES = {
     "dict_type": "expected a JSON object",
     "tuple_type": "expected a JSON array",
     "list_type": "expected a JSON array",
+    "extra_forbidden": "unknown field: not part of the request contract (see /openapi.json)",
 }
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "too_long" and isinstance(error.get("input"), str):  # pydantic says "items"
+        return f"at most {error['ctx']['max_length']} characters, not {len(error['input'])}"
+    return _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
 
 
 def _location(loc: tuple[int | str, ...], strip: str | None) -> tuple[int | str, ...]:

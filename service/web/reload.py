@@ -1,4 +1,7 @@
-"""Hot reload: notice a changed rules directory, load it off the request path, swap it in whole.
+"""Reload in one app: load the rules directory off the request path and swap it in whole.
+
+Under `herald serve` the gunicorn master watches the directory and forks workers on a change
+(service/serve.py); this is what POST /v1/ruleset/reload runs, in the worker that answers.
 
 A ruleset that fails to load is never served: the last good one stays, and the rejection is
 kept for /readyz and /v1/ruleset and written to the audit log (once per content)."""
@@ -13,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from service.engine import Engine
-from service.loader import load_ruleset, rule_files
+from service.loader import failure, load_ruleset, rule_files
 from service.problems import Problem, RulesetInvalid
 from service.web.runtime import Runtime
 
@@ -60,70 +63,65 @@ def fingerprint(directory: Path) -> str:
 
 
 class Reloader:
-    """Checks one worker's rules directory; `start()` polls it in a daemon thread."""
+    """Loads one app's rules directory again when asked (POST /v1/ruleset/reload). Under
+    `herald serve` the gunicorn master watches the directory and restarts the workers on a
+    change (service/serve.py), so a change is parsed once, not once per worker."""
 
-    def __init__(self, rt: Runtime, interval: float) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.directory = rt.settings.rules_dir
-        self.interval = interval
-        # None: the served ruleset may not be what is on disk (it may come from the master), so
-        # the first check loads the directory.
+        # The fingerprint of the files the served rules were loaded from (create_app sets it);
+        # None: unknown, so the first check loads the directory.
         self.seen: str | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
     def check(self, force: bool = False) -> Outcome:
-        """Load the directory if its files changed since the last check (or always, with `force`)."""
+        """Load the directory if its files changed since the last check (or always, with `force`).
+        Never raises: whatever goes wrong is a rejection, and the last good rules keep serving."""
         with self._lock:
-            current = fingerprint(self.directory)
-            if current == self.seen and not force:
-                return Outcome("unchanged", self.rt.engine.hash, self.rt.rejected)
-            self.seen = current
             try:
-                ruleset = load_ruleset(self.directory)
-            except RulesetInvalid as invalid:
-                return self._reject(current, invalid)
-            except OSError as error:  # a file vanished between listing and reading
-                problem = Problem(str(self.directory), 1, 1, "unreadable", str(error))
-                return self._reject(current, RulesetInvalid([problem]))
-            self.rt.rejected = None
-            old = self.rt.engine
-            if ruleset.hash == old.hash:
-                return Outcome("unchanged", old.hash)
-            engine = Engine(ruleset)  # compiled here, before the swap: requests never wait for it
-            try:  # archived and logged first: no decision is made on rules an auditor cannot replay
-                self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
-            except (OSError, RuntimeError) as error:
-                self.seen = None  # try again at the next check
-                problem = Problem(
-                    str(self.directory), 1, 1, "not-archived", f"the audit log refused it: {error}"
-                )
-                return self._reject(current, RulesetInvalid([problem]))
-            self.rt.engine, self.rt.loaded_at = engine, self.rt.clock()  # requests in flight keep `old`
-            self.rt.metrics.reload("loaded")
-            self.rt.metrics.serving(engine.hash)
-            log.info("rules reloaded: %s -> %s", old.hash, engine.hash)
-            return Outcome("loaded", engine.hash)
+                return self._check(force)
+            except Exception as error:  # a bug or the machine (memory): still not a 500, not a dead poller
+                log.exception("rules check failed")
+                problem = failure(str(self.directory), error)
+                return self.reject(self.seen or "unknown", RulesetInvalid([problem]))
 
-    def _reject(self, files: str, invalid: RulesetInvalid) -> Outcome:
+    def _check(self, force: bool) -> Outcome:
+        current = fingerprint(self.directory)
+        if current == self.seen and not force:
+            return Outcome("unchanged", self.rt.engine.hash, self.rt.rejected)
+        self.seen = current
+        old = self.rt.engine
+        try:
+            ruleset = load_ruleset(self.directory, max_total_bytes=self.rt.settings.rules_max_bytes)
+            # Compiled here, before the swap: requests never wait for it.
+            engine = Engine(ruleset) if ruleset.hash != old.hash else old
+        except RulesetInvalid as invalid:
+            return self.reject(current, invalid)
+        self.rt.rejected = None
+        if engine is old:
+            return Outcome("unchanged", old.hash)
+        try:  # archived and logged first: no decision is made on rules an auditor cannot replay
+            self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
+        except (OSError, RuntimeError) as error:
+            self.seen = None  # try again at the next check
+            problem = Problem(str(self.directory), 1, 1, "not-archived", f"the audit log refused it: {error}")
+            return self.reject(current, RulesetInvalid([problem]))
+        self.rt.engine, self.rt.loaded_at = engine, self.rt.clock()  # requests in flight keep `old`
+        self.rt.metrics.reload("loaded")
+        self.rt.metrics.serving(engine.hash)
+        log.info("rules reloaded: %s -> %s", old.hash, engine.hash)
+        return Outcome("loaded", engine.hash)
+
+    def reject(self, files: str, invalid: RulesetInvalid) -> Outcome:
+        """Keep serving the rules in force; show the rejection and log it (once per content)."""
         already = self.rt.rejected is not None and self.rt.rejected.files == files
         if not already:
             self.rt.rejected = Rejection(files, self.rt.clock(), tuple(invalid.problems))
-            self.rt.audit.ruleset_rejected([str(p) for p in invalid.problems])
+            try:
+                self.rt.audit.ruleset_rejected([str(p) for p in invalid.problems])
+            except (OSError, RuntimeError) as error:  # a full disk: /readyz still shows the rejection
+                log.error("rules rejection not written to the audit log: %s", error)
             self.rt.metrics.reload("rejected")
             log.warning("rules rejected, still serving %s:\n%s", self.rt.engine.hash, invalid)
         return Outcome("rejected", self.rt.engine.hash, self.rt.rejected)
-
-    def start(self) -> None:
-        if self.interval > 0:
-            threading.Thread(target=self._poll, name="herald-reload", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except Exception:  # the poller must outlive any surprise; the next tick tries again
-                log.exception("rules check failed")

@@ -13,15 +13,19 @@ from typing import TYPE_CHECKING, cast
 from flask import Flask, current_app
 
 from service.audit.log import Events, NoAudit
+from service.audit.usage import UsageMeter
 from service.config import Settings
 from service.decision import Decision
 from service.engine import Engine
 from service.geo import GeoDatabase
 from service.inputs import Article
+from service.keys import KeyStore
 
 if TYPE_CHECKING:
+    from service.web.geodata import GeoFollower
     from service.web.metrics import Metrics
     from service.web.reload import Rejection, Reloader
+    from service.web.whatif import PastRules
 
 
 def _metrics() -> Metrics:
@@ -51,6 +55,8 @@ class Answered:
     article: Article
     decision: Decision
     address: str | None  # the reader's address as seen, for the logger to reduce
+    what_if: bool = False  # asked with `at`: a question about another instant, not a page view
+    named_tags: frozenset[str] = frozenset()  # tags the rules name: the record keeps them whole
 
 
 DecisionLogger = Callable[[Answered], None]
@@ -65,7 +71,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     loaded_at: datetime
-    geo: GeoDatabase | None
+    geo: GeoDatabase | None  # the City database; None: readers located by address are unknown
     geo_error: str | None
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_decision_id
@@ -77,6 +83,12 @@ class Runtime:
     metrics: Metrics = field(default_factory=lambda: _metrics())
     audit_lost: int = 0  # records not written since the audit log last failed (fail-open)
     audit_lost_since: datetime | None = None
+    anonymous: GeoDatabase | None = None  # the Anonymous IP database, when configured
+    geo_refused: dict[str, dict[str, str] | None] = field(default_factory=dict)  # by kind: last refusal
+    geo_follower: GeoFollower | None = None
+    past: PastRules | None = None  # the archived rules in force at past instants, for what-ifs
+    usage: UsageMeter | None = None  # free space and growth of the audit log's disk
+    keys: KeyStore | None = None  # HERALD_KEYS_FILE, when set
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -32,23 +32,52 @@ class ReaderIn(Contract):
         return self.ip is not None or self.country is not None or self.subdivision is not None
 
 
+_AT = (
+    "RFC 3339 instant to decide at; default now (a page view). With `at` the decision is a what-if: "
+    "made on the rules in force at that instant (from the ruleset archive; 409 when none is archived "
+    "for it), marked what_if, logged apart from page views."
+)
+
+
 class DecisionRequest(Contract):
     article: ArticleFields
     reader: ReaderIn | None = None
-    at: Instant | None = Field(None, description="RFC 3339 instant to decide at; default now.")
+    at: Instant | None = Field(None, description=_AT)
 
 
 class BatchRequest(Contract):
     reader: ReaderIn | None = None
     articles: list[ArticleFields] = Field(min_length=1)
-    at: Instant | None = None
+    at: Instant | None = Field(None, description=_AT)
+
+
+class SaidOut(Contract):
+    """What one source said of the reader, before the sources were merged."""
+
+    source: Literal["header", "geoip", "anonymous-ip"]
+    country: str | None
+    subdivision: str | None
+    anonymizers: list[str] = []
+    data: str | None = Field(
+        None, description="The data that said it: a database and its build date, or a header."
+    )
+    note: str | None = Field(None, description="What was read differently or left out, e.g. a disagreement.")
 
 
 class ReaderOut(Contract):
     country: str | None
     subdivision: str | None
-    source: Literal["explicit", "header", "geoip", "unknown"]
+    source: Literal["explicit", "header", "geoip", "unknown"] = Field(
+        description="The source of the country: the caller (explicit), a CDN header, GeoIP, or none."
+    )
     anonymized: bool
+    anonymizers: list[str] = Field(
+        [],
+        description="Kinds of anonymizer seen: vpn, public_proxy, residential_proxy, tor, hosting_provider.",
+    )
+    said: list[SaidOut] = Field(
+        [], description="What each source said before they were merged (empty for explicit locations)."
+    )
 
 
 class NoticeOut(Contract):
@@ -72,6 +101,10 @@ class SupersededOut(Contract):
 
 class DecisionBody(Contract):
     ruleset: str
+    what_if: bool = Field(
+        description="True when asked with `at`: a question about another instant, not a page view; "
+        "its audit record says so and summaries leave it out of served counts."
+    )
     at: str
     reader: ReaderOut
     notices: list[NoticeOut]
@@ -113,7 +146,11 @@ class RulesetOut(Contract):
     loaded_at: str
     counts: dict[str, int]
     files: list[dict[str, str]]
-    geoip: dict[str, str] | None
+    geoip: dict[str, Any] | None = Field(description="The City database: path, type, build date, age.")
+    anonymous_ip: dict[str, Any] | None = Field(None, description="The Anonymous IP database, if any.")
+    geoip_refused: dict[str, Any] | None = Field(
+        None, description="Replacement GeoIP files refused (by kind), while the old data serves."
+    )
     rejected: dict[str, Any] | None = Field(None, description="The last rules change that failed to load.")
 
 
@@ -136,7 +173,16 @@ class Problem(Contract):
 class Health(Contract):
     status: str
     reasons: list[str] = []
+    warnings: list[str] = Field(
+        [], description="What leaves the service ready but needs an operator: stale or refused GeoIP data."
+    )
     ruleset: str | None = None
     geoip: dict[str, Any] | None = None
+    anonymous_ip: dict[str, Any] | None = None
+    geoip_refused: dict[str, Any] | None = None
     rejected: dict[str, Any] | None = None
     worker: int | None = None
+    audit: dict[str, Any] | None = Field(
+        None,
+        description="The audit log's disk: free_bytes, bytes_per_minute, minutes_left, min_free_bytes, low.",
+    )
