@@ -4,6 +4,7 @@ and verify (the same chain check as on files, fed with the stored canonical text
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,12 +15,13 @@ import psycopg
 
 from service.audit.archive import ArchiveCheck, ArchiveError
 from service.audit.chain import Chain
+from service.audit.checkpoint import CHECKPOINTS, Checkpoint, latest_by_file, parse_checkpoint
 from service.audit.query import END_OF_TIME, By, Filter, WhatIf
 from service.audit.reader import Record
-from service.audit.scan import FileCheck, Finding, check_data
+from service.audit.scan import FileCheck, Finding, check_data, parse_record
 from service.audit.ship import decision_row
 from service.audit.summary import Key, Row
-from service.audit.verify import Report, link
+from service.audit.verify import Report, against, checkpoint_log, link
 from service.ruleset import Ruleset
 
 Conn = psycopg.Connection[Any]
@@ -205,21 +207,66 @@ def verify(conn: Conn, key: bytes | None = None) -> Report:
     files = conn.execute(
         "SELECT node, file, shipped_seq, shipped_offset, held, torn FROM files ORDER BY file, node"
     ).fetchall()
+    # A file a writer held at the last ship may have records its shipped checkpoints name that are not
+    # shipped yet (a shipper stopped between the two); a file nobody held was shipped to its end.
+    shipped = {
+        file: int(seq) if is_held else _ALL
+        for node, file, seq, _, is_held, _ in files
+        if (node, file) not in pruned
+    }
+    logs, latest = _checkpoints(conn, chain, shipped)
     for node, file, shipped_seq, shipped_offset, is_held, torn in files:
         path = Path(node) / file
         held[path] = is_held
         if (node, file) in pruned:
             checks.append(_stand_in(path, pruned[(node, file)], bytes(torn or b""), shipped_offset))
             continue
-        checks.append(_check(conn, path, chain, int(shipped_seq), bytes(torn or b"")))
-    link(checks, {}, datetime.now(UTC), held=lambda c: held.get(c.path, False))
-    return Report(checks, _rulesets(conn))
+        found = latest.get(file)
+        check = _check(conn, path, chain, int(shipped_seq), bytes(torn or b""), found)
+        if check.ok and found is not None:
+            check.problem = against(check, found)
+        checks.append(check)
+    link(checks, latest, datetime.now(UTC), held=lambda c: held.get(c.path, False))
+    return Report(checks, _rulesets(conn), logs)
 
 
-def _check(conn: Conn, path: Path, chain: Chain, shipped_seq: int, torn: bytes) -> FileCheck:
+def _checkpoints(
+    conn: Conn, chain: Chain, shipped: dict[str, int]
+) -> tuple[list[FileCheck], dict[str, Checkpoint]]:
+    """Each node's checkpoint log rebuilt from its shipped lines and checked as on files, and the
+    last checkpoint of each file up to `shipped` (its seq) that is in the store."""
+    texts: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node, source, text in conn.execute(_CHECKPOINT_LINES, (CHECKPOINTS + "-%",)).fetchall():
+        texts[node][source].append(text)
+    logs: list[FileCheck] = []
+    found: list[Checkpoint] = []
+    for node, sources in sorted(texts.items()):
+        checks = []
+        for source, lines in sorted(sources.items()):
+            path = Path(node) / CHECKPOINTS / source
+            checks.append(check_data(path, "".join(t + "\n" for t in lines).encode(), chain))
+            for text in lines:
+                record = parse_record(text.encode())
+                stated = parse_checkpoint(record, path) if record is not None else None
+                if stated is not None and stated.head.seq <= shipped.get(stated.head.file, -1):
+                    found.append(stated)
+        logs += checkpoint_log(checks)
+    return logs, latest_by_file(iter(found))
+
+
+_ALL = 1 << 62  # every seq
+_CHECKPOINT_LINES = (
+    "SELECT node, source, record FROM checkpoints WHERE source LIKE %s ORDER BY node, source, line"
+)
+
+
+def _check(
+    conn: Conn, path: Path, chain: Chain, shipped_seq: int, torn: bytes, checkpoint: Checkpoint | None
+) -> FileCheck:
     node, file = path.parent.name, path.name
     rows = conn.execute(_ROWS, {"node": node, "file": file}).fetchall()
-    check = check_data(path, b"".join(r[1].encode() + b"\n" for r in rows) + torn, chain)
+    want = checkpoint.head.seq if checkpoint is not None else None
+    check = check_data(path, b"".join(r[1].encode() + b"\n" for r in rows) + torn, chain, want)
     mismatch = _columns_mismatch(node, file, rows)
     if mismatch is not None and (check.problem is None or (check.problem.seq or 0) >= (mismatch.seq or 0)):
         check.problem = mismatch

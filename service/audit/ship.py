@@ -153,6 +153,9 @@ class Shipper:
     def ship(self, progress: Callable[[int], None] | None = None) -> Shipped:
         shipped = Shipped()
         shipped.rulesets = self.ship_rulesets()
+        # Checkpoints first: each names records written before it, so the records shipped next hold
+        # all of them and `verify --db` never sees a checkpoint ahead of its file.
+        shipped.checkpoints = self.ship_checkpoints()
         for path in log_files([self.directory]):
             size = path.stat().st_size
             if self._settled.get(path.name) == size:
@@ -163,7 +166,6 @@ class Shipper:
             shipped.files += 1
             shipped.records += count
             shipped.per_file[path.name] = count
-        shipped.checkpoints = self.ship_checkpoints()
         return shipped
 
     # -- one file ------------------------------------------------------------------------------------

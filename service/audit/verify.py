@@ -138,7 +138,12 @@ def seqs(first: int, last: int) -> str:
 def _check_chain(paths: list[Path], chain: Chain) -> list[FileCheck]:
     """A checkpoint log: each daily file's chain, each file continuing the one before; a torn last
     line of the newest file is a crash while appending (noted: the next append describes it)."""
-    checks = [check_file(path, chain) for path in paths]
+    return checkpoint_log([check_file(path, chain) for path in paths])
+
+
+def checkpoint_log(checks: list[FileCheck]) -> list[FileCheck]:
+    """The daily files of one checkpoint log, each checked alone, oldest first: each must continue
+    the one before (also for the checkpoint log the audit database rebuilds)."""
     for before, after in zip(checks, checks[1:], strict=False):
         if not after.ok or after.first is None:
             continue
@@ -208,8 +213,9 @@ def _link(
     held: Callable[[FileCheck], bool] | None = None,
 ) -> None:
     """Rotated and recovered files name the file they continue; check each link and each file's end.
-    `held` says whether a file without a checkpoint is still written (the audit database knows it
-    from its shipper); by default, whether its records are younger than ALIVE intervals."""
+    `held` says whether a file is still written (the audit database knows it from its shipper, as of
+    the last ship); by default, whether its last checkpoint, or its records, are younger than ALIVE
+    intervals."""
     by_name = {c.path.name: c for c in checks}
     successor: dict[str, FileCheck] = {}
     for check in checks:
@@ -282,7 +288,7 @@ def _check_end(
     one); otherwise records are missing at its end."""
     last_seq = check.last["seq"] if check.last else -1
     stopped = check.last is not None and check.last.get("kind") == "stopped"
-    alive = held(check) if held is not None and checkpoint is None else _alive(check, checkpoint, now)
+    alive = held(check) if held is not None else _alive(check, checkpoint, now)
     if not stopped and alive:
         check.notes.append("open: being written")
         return
@@ -325,7 +331,7 @@ def _alive(check: FileCheck, checkpoint: Checkpoint | None, now: datetime) -> bo
     return state_open and at is not None and now - at <= timedelta(seconds=ALIVE * every)
 
 
-link = _link  # the audit database checks its chains' links with the same code
+link, against = _link, _against  # the audit database checks its chains with the same code
 
 
 def _instant(text: str) -> datetime | None:
