@@ -594,6 +594,8 @@ def rulesets(draw: st.DrawFn) -> Ruleset:
         if not (reader_condition["regions"] or reader_condition["languages"]):
             reader_condition["anonymized"] = "show"
         start, until = draw(st.sampled_from([None, *INSTANTS])), draw(st.sampled_from([None, *INSTANTS]))
+        if start is not None and until is not None and until <= start:  # an error at load, since #12
+            start, until = (until, start) if until < start else (start, None)
         rules.append(
             Rule.model_validate(
                 {
