@@ -10,7 +10,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from service.model import Case, Notice, Region, Rule
+from service.model import ARCHIVE, Case, Notice, Region, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,5 +194,5 @@ class Ruleset:
         return cls.build(
             [Region.model_validate(r) for r in data["regions"]],
             [Notice.model_validate(n) for n in data["notices"]],
-            [Rule.model_validate(r) for r in data["rules"]],
+            [Rule.model_validate(r, context=ARCHIVE) for r in data["rules"]],
         )
