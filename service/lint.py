@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from itertools import combinations
 
-from service.languages import fallbacks
-from service.model import Period, Rule
+from service.languages import covered
+from service.model import Rule
 from service.problems import Problem
 from service.ruleset import Ruleset
 
@@ -35,7 +35,7 @@ def _missing_texts(ruleset: Ruleset) -> list[Problem]:
     found = []
     for rule in ruleset.rules.values():
         notice = ruleset.notices[rule.notice]
-        missing = [t for t in rule.reader.languages if not any(c in notice.texts for c in fallbacks(t))]
+        missing = [t for t in rule.reader.languages if not covered(t, notice.texts)]
         if missing:
             message = (
                 f"rule {rule.id!r} shows notice {notice.id!r} to readers who prefer {missing}, "
@@ -56,7 +56,7 @@ def _ended(ruleset: Ruleset, now: datetime) -> list[Problem]:
             f"rule {rule.id!r} ended on {rule.effective.until.isoformat()}; remove it or extend it",
         )
         for rule in ruleset.rules.values()
-        if rule.effective.until is not None and rule.effective.until <= now
+        if rule.effective.until is not None and rule.effective.ended(now)
     ]
 
 
@@ -70,12 +70,6 @@ def _never_match(ruleset: Ruleset) -> list[Problem]:
             message = f"rule {rule.id!r} can never match: its regions {empty} are empty after exclusions"
             found.append(_warn(ruleset, "rules", rule.id, "reader", "never-matches", message))
     return found
-
-
-def _overlap(a: Period, b: Period) -> bool:
-    return (a.until is None or b.start is None or b.start < a.until) and (
-        b.until is None or a.start is None or a.start < b.until
-    )
 
 
 def _same_readers(a: Rule, b: Rule) -> bool:
@@ -94,7 +88,7 @@ def _duplicates(ruleset: Ruleset) -> list[Problem]:
             "in overlapping periods",
         )
         for first, second in combinations(ruleset.rules.values(), 2)
-        if _same_readers(first, second) and _overlap(first.effective, second.effective)
+        if _same_readers(first, second) and first.effective.overlaps(second.effective)
     ]
 
 

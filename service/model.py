@@ -175,8 +175,9 @@ class Region(Strict):
 # ---- notices -------------------------------------------------------------------------------
 
 
-class Severity(IntEnum):
-    """Ordered so that the most serious sorts first."""
+class NoticeSeverity(IntEnum):
+    """A notice's severity, ordered so that the most serious sorts first (how bad a problem in a
+    rule file is, is `problems.ProblemLevel`)."""
 
     legal = 0
     warning = 1
@@ -217,7 +218,7 @@ class Notice(Strict):
     @property
     def rank(self) -> tuple[int, int, str]:
         """Order of display: severity, then higher priority first, then id."""
-        return (Severity[self.severity], -self.priority, self.id)
+        return (NoticeSeverity[self.severity], -self.priority, self.id)
 
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -280,8 +281,26 @@ class Period(Strict):
             )
         return self
 
+    # The one place the period's bounds are read: the engine (by window), explain, lint and diff.
+    def started(self, at: datetime) -> bool:
+        return self.start is None or self.start <= at
+
+    def ended(self, at: datetime) -> bool:
+        return self.until is not None and self.until <= at
+
     def holds(self, at: datetime) -> bool:
-        return (self.start is None or self.start <= at) and (self.until is None or at < self.until)
+        return self.started(at) and not self.ended(at)
+
+    def overlaps(self, other: Period) -> bool:
+        """Some instant is in both periods."""
+        return (self.until is None or other.start is None or other.start < self.until) and (
+            other.until is None or self.start is None or self.start < other.until
+        )
+
+    @property
+    def empty(self) -> bool:
+        """No instant is in the period: `until` is not after `from`."""
+        return self.start is not None and self.until is not None and self.until <= self.start
 
 
 class Rule(Strict):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+ProblemLevel = Literal["error", "warning"]  # how bad a problem is (a notice has a `NoticeSeverity`)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -18,7 +18,7 @@ class Problem:
     column: int
     code: str
     message: str
-    severity: Severity = "error"
+    severity: ProblemLevel = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message} [{self.code}]"
@@ -54,7 +54,7 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def tally(problems: Iterable[Problem], severity: Severity) -> str:
+def tally(problems: Iterable[Problem], severity: ProblemLevel) -> str:
     """`2 errors in 2 files`, `1 warning in 1 file`, `0 errors`: the problems of one severity."""
     chosen = [p for p in problems if p.severity == severity]
     files = len({p.file for p in chosen})

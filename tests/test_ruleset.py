@@ -252,3 +252,21 @@ def test_an_archived_ruleset_from_before_until_after_from_was_an_error_still_rea
     )
     with pytest.raises(ValidationError, match="is not after from"):
         Rule.model_validate(data["rules"][0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Body",
+        "Ünïcode ✓ 😀",
+        'quotes \\" and \\\\ backslash',
+        "tab\\tand\\u2028line sep",
+        "ctl \\u0001\\u001f",
+    ],
+)
+def test_canonical_bytes_are_what_json_writes(tmp_path: Path, body: str) -> None:
+    """The hash is archived with every decision: its bytes must not change with the writer."""
+    text = ONE_FILE["all.yaml"].replace("body: Body", f'body: "{body}"', 1)
+    ruleset = ruleset_of(tmp_path, {"all.yaml": text})
+    expected = json.dumps(ruleset.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert ruleset.canonical_bytes() == expected.encode()

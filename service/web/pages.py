@@ -10,9 +10,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from pydantic import ValidationError
 
-from service.explain import explain
 from service.inputs import UNKNOWN, Reader
 from service.ruleset import Ruleset
+from service.verdicts import explain
 from service.web.decisions import render
 from service.web.locate import locate
 from service.web.problems import from_validation

@@ -115,6 +115,10 @@ class DecisionBody(Contract):
 
 class DecisionOut(DecisionBody):
     decision_id: str
+    warnings: list[str] = Field(
+        description="What in the article no rule names, e.g. \"publisher 'rfrl' appears in no rule; did you "
+        "mean 'rferl'?\": a likely typo or a misconfigured site. Warnings never change the decision."
+    )
 
 
 class CheckOut(Contract):
