@@ -273,7 +273,7 @@ class Period(Strict):
         # must still replay.
         if info.context == ARCHIVE:
             return self
-        if self.start is not None and self.until is not None and self.until <= self.start:
+        if self.empty and self.start is not None and self.until is not None:
             raise PydanticCustomError(
                 "until_not_after_from",
                 f"until ({_shown(self.until)}) is not after from ({_shown(self.start)}): "
