@@ -31,6 +31,7 @@ class Strict(BaseModel):
 
 
 RULE_FILE = {"rule_file": True}  # validation context of the loader
+ARCHIVE = {"archive": True}  # validation context of a ruleset read back from the audit archive
 
 
 def _listify(value: Any, info: ValidationInfo) -> Any:
@@ -266,9 +267,13 @@ class Period(Strict):
     until: Instant | None = None
 
     @model_validator(mode="after")
-    def _until_after_from(self) -> Period:
+    def _until_after_from(self, info: ValidationInfo) -> Period:
         # An error, not a warning: such a rule can never match, and the editor meant something else.
-        if self.start is not None and self.until is not None and self.until <= self.start:
+        # Archived rulesets are read as they were served: one loaded when this was only a warning
+        # must still replay.
+        if info.context == ARCHIVE:
+            return self
+        if self.empty and self.start is not None and self.until is not None:
             raise PydanticCustomError(
                 "until_not_after_from",
                 f"until ({_shown(self.until)}) is not after from ({_shown(self.start)}): "
