@@ -82,11 +82,11 @@ RSS_AFTER_DECISIONS = textwrap.dedent(
     """
     import gc, sys
     from pathlib import Path
-    sys.path.insert(0, sys.argv[3])
-    from common import requests
     from service.config import Settings
     from service.web import create_app
     from service.web.runtime import runtime
+    sys.path.insert(0, sys.argv[3])
+    from common import requests  # after `service`: the tree served (PYTHONPATH) stays the one used
 
     def rss():
         status = Path("/proc/self/status").read_text()
@@ -127,6 +127,7 @@ def load_figures(work: Path, env: dict[str, str]) -> None:
         done = subprocess.run(
             [sys.executable, "-c", LOAD_FIGURES, str(rules)],
             env=env,
+            cwd=work,  # not the repository: `-c` puts the working directory before PYTHONPATH
             capture_output=True,
             text=True,
             check=True,
@@ -150,6 +151,7 @@ def load_figures(work: Path, env: dict[str, str]) -> None:
                     str(REPO / "bench"),
                 ],
                 env=env,
+                cwd=work,
                 capture_output=True,
                 text=True,
                 check=True,
@@ -244,7 +246,12 @@ def main() -> None:
         size = pack(rules, mib)
         print(f"pack: {size / 2**20:.2f} MiB in {len(list(rules.glob('*.yaml')))} files; serving {source}")
         once = subprocess.run(
-            [sys.executable, "-c", LOAD_ONCE, str(rules)], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", LOAD_ONCE, str(rules)],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         load_s, compile_s, grown_mb = (float(v) for v in once.stdout.split())
         figure("rules_load_cpu_s", load_s, "s")
