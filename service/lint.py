@@ -19,6 +19,8 @@ def lint(ruleset: Ruleset, now: datetime) -> list[Problem]:
         *_never_match(ruleset),
         *_duplicates(ruleset),
         *_unused(ruleset),
+        *_every_publisher(ruleset),
+        *_undated_cases(ruleset),
     ]
     return sorted(warnings)
 
@@ -61,9 +63,6 @@ def _ended(ruleset: Ruleset, now: datetime) -> list[Problem]:
 def _never_match(ruleset: Ruleset) -> list[Problem]:
     found = []
     for rule in ruleset.rules.values():
-        if rule.effective.empty:
-            message = f"rule {rule.id!r} can never match: `until` is not after `from`"
-            found.append(_warn(ruleset, "rules", rule.id, "effective", "never-matches", message))
         r = rule.reader
         empty = [region for region in r.regions if ruleset.areas[region].empty]
         other_paths = r.languages or "show" in (r.unknown_location, r.anonymized)
@@ -110,4 +109,39 @@ def _unused(ruleset: Ruleset) -> list[Problem]:
         _warn(ruleset, "regions", r, "id", "unused-region", f"region {r!r} is not used by any rule")
         for r in ruleset.regions
         if r not in used_regions
+    ]
+
+
+def _every_publisher(ruleset: Ruleset) -> list[Problem]:
+    """A rule without `article.publisher` shows its notice on every publisher's pages, the ones
+    added to Herald later included: worth saying, as it is rarely what an editor meant."""
+    return [
+        _warn(
+            ruleset,
+            "rules",
+            rule.id,
+            "article",
+            "every-publisher",
+            f"rule {rule.id!r} names no article.publisher: it applies to every publisher",
+        )
+        for rule in ruleset.rules.values()
+        if not rule.article.publisher
+    ]
+
+
+def _undated_cases(ruleset: Ruleset) -> list[Problem]:
+    """A case without `at` is decided at the clock's instant, so it passes today and may fail once a
+    rule's `until` passes: its result changes with the calendar."""
+    return [
+        Problem(
+            sourced.file,
+            sourced.line,
+            sourced.column,
+            "case-without-at",
+            f"case {sourced.case.name!r} has no `at`: its result changes with the calendar; "
+            "give the instant it is about, e.g. `at: 2025-01-01` (midnight UTC)",
+            "warning",
+        )
+        for sourced in ruleset.cases
+        if sourced.case.at is None
     ]

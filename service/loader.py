@@ -136,7 +136,7 @@ def _load(directory: Path, max_total_bytes: int, positions: bool) -> Ruleset:
         notices=[n for p in parsed for n in p.model.notices],
         rules=[r for p in parsed for r in p.model.rules],
         cases=tuple(
-            SourcedCase(case, p.name, p.item("cases", i)[0])
+            SourcedCase(case, p.name, *p.item("cases", i)[:2])
             for p in parsed
             for i, case in enumerate(p.model.cases)
         ),
@@ -388,7 +388,7 @@ def _problem_from_pydantic(name: str, tree: Any, error: Any) -> Problem:
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
         close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
         message += f"; did you mean {close[0]!r}?" if close else ""
-    elif kind in ("value_error", "assertion_error"):
+    elif kind in ("value_error", "assertion_error", "no_time_zone", "until_not_after_from"):
         message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         message = f"{where}: {message}" if where and not isinstance(loc[-1], int) else message
     elif kind in ("unknown_country", "unknown_subdivision"):  # our own: the message says it all

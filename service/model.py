@@ -71,8 +71,8 @@ def _ip(text: str) -> str:
 
 
 def to_utc(value: Any) -> Any:
-    """A date means midnight UTC; a naive date-time is UTC; an aware one is converted to UTC.
-    Numbers are refused: an instant is written as an RFC 3339 text, never as seconds."""
+    """A date means midnight UTC; a date-time must say its zone (`Z` or an offset) and is converted
+    to UTC. Numbers are refused: an instant is written as an RFC 3339 text, never as seconds."""
     if isinstance(value, int | float):
         raise ValueError("expected an RFC 3339 date-time such as 2025-01-01T00:00:00Z, not a number")
     if isinstance(value, datetime):
@@ -88,16 +88,27 @@ def to_utc(value: Any) -> Any:
 
 
 def _aware(value: datetime) -> datetime:
-    """`value` in UTC. An offset that carries it past year 9999 or before year 1 is a ValueError
-    (a 422 or a file:line error), not the OverflowError Python raises."""
+    """`value` in UTC. A date-time without a zone is refused, with the fixed form in the message:
+    `2024-03-01T12:00:00` read as UTC would move a rule by hours for an editor who meant Moscow
+    time, silently. An offset that carries it past year 9999 or before year 1
+    is a ValueError (a 422 or a file:line error), not the OverflowError Python raises."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        shown = value.isoformat(timespec="seconds" if not value.microsecond else "microseconds")
+        raise PydanticCustomError(
+            "no_time_zone",
+            f"date-time {shown} has no time zone; write {shown}Z for UTC, or give an offset "
+            f"such as {shown}+03:00 (a date alone, {value.date().isoformat()}, means midnight UTC)",
+        )
     try:
         return value.astimezone(UTC)
     except OverflowError:
         raise ValueError(
             f"{value.isoformat()} is outside the calendar once converted to UTC (years 1 to 9999)"
         ) from None
+
+
+def _shown(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 # The JSON schemas say what callers may send: letters in either case (they are normalized).
@@ -261,6 +272,17 @@ class Period(Strict):
     start: Instant | None = Field(default=None, alias="from")
     until: Instant | None = None
 
+    @model_validator(mode="after")
+    def _until_after_from(self) -> Period:
+        # An error, not a warning: such a rule can never match, and the editor meant something else.
+        if self.start is not None and self.until is not None and self.until <= self.start:
+            raise PydanticCustomError(
+                "until_not_after_from",
+                f"until ({_shown(self.until)}) is not after from ({_shown(self.start)}): "
+                "the rule could never apply; `until` is exclusive",
+            )
+        return self
+
     # The one place the period's bounds are read: the engine (by window), explain and lint. In
     # effect at `at`: started and not ended.
     def started(self, at: datetime) -> bool:
@@ -274,11 +296,6 @@ class Period(Strict):
         return (self.until is None or other.start is None or other.start < self.until) and (
             other.until is None or self.start is None or self.start < other.until
         )
-
-    @property
-    def empty(self) -> bool:
-        """No instant is in the period: `until` is not after `from`."""
-        return self.start is not None and self.until is not None and self.until <= self.start
 
 
 class Rule(Strict):

@@ -134,6 +134,7 @@ class SourcedCase:
     case: Case
     file: str
     line: int
+    column: int = 1
 
 
 @dataclass(frozen=True)

@@ -597,6 +597,8 @@ def rulesets(draw: st.DrawFn) -> Ruleset:
         if not (reader_condition["regions"] or reader_condition["languages"]):
             reader_condition["anonymized"] = "show"
         start, until = draw(st.sampled_from([None, *INSTANTS])), draw(st.sampled_from([None, *INSTANTS]))
+        if start is not None and until is not None and until <= start:
+            until = None  # `until` not after `from` is a load error, not a rule
         rules.append(
             Rule.model_validate(
                 {

@@ -30,7 +30,8 @@ def ruleset(directory: Path, *, positions: bool = True) -> Ruleset:
 
 
 def fail_rules(error: RulesetInvalid) -> NoReturn:
+    """Every problem once, then one summary line (`2 errors in 2 files`); exit 1."""
     for problem in error.problems:
         click.echo(str(problem), err=True)
-    click.echo(f"{error}", err=True)
+    click.echo(error.summary, err=True)
     sys.exit(1)

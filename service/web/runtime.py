@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
@@ -53,10 +53,11 @@ class Answered:
     named_tags: frozenset[str] = frozenset()  # tags the rules name: the record keeps them whole
 
 
-DecisionLogger = Callable[[Answered], None]
+DecisionLogger = Callable[[Answered], None]  # one decision (what tests inject)
+DecisionsLogger = Callable[[Sequence[Answered]], None]  # the decisions of one request (what views call)
 
 
-def _discard(_: Answered) -> None:
+def _discard(_: Sequence[Answered]) -> None:
     return None
 
 
@@ -69,7 +70,7 @@ class Runtime:
     geo_error: str | None
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_decision_id
-    log_decision: DecisionLogger = _discard
+    log_decisions: DecisionsLogger = _discard
     pid: int = field(default_factory=os.getpid)
     audit: Events = field(default_factory=NoAudit)  # events: ruleset_loaded/_rejected, stopped
     reloader: Reloader | None = None
