@@ -280,7 +280,7 @@ class Period(Strict):
         # must still replay.
         if info.context == ARCHIVE:
             return self
-        if self.empty and self.start is not None and self.until is not None:
+        if self.empty and self.start is not None and self.until is not None:  # (the types' sake)
             raise PydanticCustomError(
                 "until_not_after_from",
                 f"until ({_shown(self.until)}) is not after from ({_shown(self.start)}): "
@@ -295,6 +295,11 @@ class Period(Strict):
 
     def ended(self, at: datetime) -> bool:
         return self.until is not None and self.until <= at
+
+    @property
+    def empty(self) -> bool:
+        """No instant is in the period: `until` is not after `from`."""
+        return self.start is not None and self.until is not None and self.until <= self.start
 
     def overlaps(self, other: Period) -> bool:
         """Some instant is in both periods."""
