@@ -45,13 +45,21 @@ $(MAXMIND_DATA): $(STAMP)
 unit: install $(MAXMIND_DATA)
 	$(BIN)/pytest
 
-test: browser-deps lint unit
+test: browser-deps postgres-deps lint unit
 
 # The browser tests drive Debian's Chromium through its ChromeDriver (tests/test_browser.py).
 .PHONY: browser-deps
 browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update && apt-get install -y chromium chromium-driver)
+
+# The audit store tests start their own PostgreSQL server (tests/postgres.py) from Debian's package;
+# its postinst may also set up a system cluster: the tests do not use it.
+PG_INITDB ?= /usr/lib/postgresql/*/bin/initdb
+.PHONY: postgres-deps
+postgres-deps:
+	@ls $(PG_INITDB) >/dev/null 2>&1 || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
 
 # Every bench script but the soak (bench/common.py is a helper module, not a bench).
 bench: install

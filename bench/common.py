@@ -105,7 +105,12 @@ def publishers(n: int) -> list[str]:
 
 
 def ruleset_data(
-    n_rules: int, seed: int = SEED, *, heavy: bool = False, publishers: Sequence[str] = PUBLISHERS
+    n_rules: int,
+    seed: int = SEED,
+    *,
+    heavy: bool = False,
+    publishers: Sequence[str] = PUBLISHERS,
+    skew: float = 0.8,
 ) -> dict[str, list[dict[str, Any]]]:
     """A rule pack as plain data (what the YAML files hold): regions, notices and `n_rules` rules.
 
@@ -115,7 +120,8 @@ def ruleset_data(
     `heavy`: most rules are standing rules (no content condition, no cap) over large regions, and
     few are history, so a decision matches many (about 6 at 1,000 rules, 10 times more at 10,000),
     as in the policies peer engines are measured on. More `publishers` spread the same rules thinner:
-    with their number proportional to the rule count, matches per decision stay about constant.
+    with their number proportional to the rule count and `skew=0` (rules and page views spread
+    evenly over them), matches per decision stay about constant.
     """
     PUBLISHERS = publishers  # noqa: N806 - the pack's publishers, by the name the code below reads
     spread = len(publishers) / 20  # more publishers: rules for any publisher as many per publisher
@@ -173,7 +179,7 @@ def ruleset_data(
         article: dict[str, Any] = {}
         roll = rng.random()
         if roll < 0.95 - any_share:
-            article["publisher"] = [zipf_choice(rng, PUBLISHERS, 0.8)]
+            article["publisher"] = [zipf_choice(rng, PUBLISHERS, skew)]
         elif roll < 1 - any_share:
             article["publisher"] = rng.sample(PUBLISHERS, 2)
         # Standing rules (a publisher's notice for a place, whatever the article) are as many
@@ -259,7 +265,7 @@ def write_rules(directory: Path, n_rules: int, seed: int = SEED, per_file: int =
 
 
 def requests(
-    n: int, seed: int = SEED + 1, vary: float = 1.0, publishers: Sequence[str] = PUBLISHERS
+    n: int, seed: int = SEED + 1, vary: float = 1.0, publishers: Sequence[str] = PUBLISHERS, skew: float = 0.8
 ) -> list[tuple[Article, Reader, datetime]]:
     """`n` page views: popular publishers, articles, places and languages come up more often.
 
@@ -269,7 +275,7 @@ def requests(
     n_articles = max(1, int(2000 * vary))
     pool: list[Article] = []
     for i in range(n_articles):
-        publisher = zipf_choice(rng, publishers, 0.8) if rng.random() < 0.98 else f"other{i % 7}"
+        publisher = zipf_choice(rng, publishers, skew) if rng.random() < 0.98 else f"other{i % 7}"
         pool.append(
             Article(
                 publisher=publisher,

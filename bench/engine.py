@@ -81,8 +81,8 @@ def flat(n: int, rounds: int) -> None:
     medians, matches = {}, {}
     for size in (1000, 10_000):
         names = publishers(len(PUBLISHERS) * size // 1000)
-        ruleset = build_ruleset(size, publishers=names)
-        stream = requests(n, publishers=names)
+        ruleset = build_ruleset(size, publishers=names, skew=0)
+        stream = requests(n, publishers=names, skew=0)
         warm = best(lambda rs=ruleset, st=stream: run(make_engine(rs, memo=True), st), rounds)  # type: ignore[misc]
         engine = make_engine(ruleset, memo=False)
         matches[size] = sum(len(engine.decide(*r).matches) for r in stream[:1000]) / min(1000, n)

@@ -78,6 +78,34 @@ LOAD_FIGURES = textwrap.dedent(
 )
 
 
+RSS_AFTER_DECISIONS = textwrap.dedent(
+    """
+    import gc, sys
+    from pathlib import Path
+    from service.config import Settings
+    from service.web import create_app
+    from service.web.runtime import runtime
+    sys.path.insert(0, sys.argv[3])
+    from common import requests  # after `service`: the tree served (PYTHONPATH) stays the one used
+
+    def rss():
+        status = Path("/proc/self/status").read_text()
+        return int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS:"))) / 1024
+
+    app = create_app(Settings(rules_dir=Path(sys.argv[1]), audit_dir=Path(sys.argv[2])))
+    loaded = rss()
+    engine = runtime(app).engine
+    for chunk in range(10):  # 100,000 page views, 10,000 at a time: the stream is not kept
+        for article, reader, at in requests(10_000, seed=chunk, vary=20):
+            engine.decide(article, reader, at)
+        gc.collect()
+    client = app.test_client()
+    assert client.post("/v1/decisions", json={"article": {"publisher": "pub00"}}).status_code == 200
+    print(loaded, rss())
+    """
+)
+
+
 def yaml_pack(directory: Path, n_rules: int) -> Path:
     """The synthetic pack as block-style YAML files of at most 1,000 rules each."""
     import yaml
@@ -99,6 +127,7 @@ def load_figures(work: Path, env: dict[str, str]) -> None:
         done = subprocess.run(
             [sys.executable, "-c", LOAD_FIGURES, str(rules)],
             env=env,
+            cwd=work,  # not the repository: `-c` puts the working directory before PYTHONPATH
             capture_output=True,
             text=True,
             check=True,
@@ -110,6 +139,26 @@ def load_figures(work: Path, env: dict[str, str]) -> None:
         else:
             figure("rules_load_s_10000", load_s, "s")
             figure("compile_ms_10000", compile_s * 1000, "ms")
+            # One worker's memory with 10,000 rules: after load, then after 100,000 decisions with
+            # distinct readers (2,000 x 20 articles, 400 x 20 places: the memos fill up).
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    RSS_AFTER_DECISIONS,
+                    str(rules),
+                    str(work / "audit"),
+                    str(REPO / "bench"),
+                ],
+                env=env,
+                cwd=work,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            loaded_mb, after_mb = (float(v) for v in done.stdout.split()[-2:])
+            figure("rss_mb_10000_rules_loaded", loaded_mb, "MB")
+            figure("rss_mb_10000_rules", after_mb, "MB")
 
 
 def pack(directory: Path, mib: float) -> int:
@@ -197,7 +246,12 @@ def main() -> None:
         size = pack(rules, mib)
         print(f"pack: {size / 2**20:.2f} MiB in {len(list(rules.glob('*.yaml')))} files; serving {source}")
         once = subprocess.run(
-            [sys.executable, "-c", LOAD_ONCE, str(rules)], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", LOAD_ONCE, str(rules)],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         load_s, compile_s, grown_mb = (float(v) for v in once.stdout.split())
         figure("rules_load_cpu_s", load_s, "s")

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     audit_node: str | None = Field(
         None, description="Node name in audit records and file names. Default: host name."
     )
+    audit_db: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL of the central audit store (postgresql://user:password@host/db) that "
+        "`herald audit ship` fills from every node. When set, the audit tools, /v1/audit/* and /audit "
+        "read from it instead of HERALD_AUDIT_DIR. Default: none (read the files).",
+    )
     audit_http: bool = Field(
         False,
         description="1: serve /v1/audit/* and /audit without keys, to anyone who can reach the service "
@@ -206,6 +212,10 @@ class Settings(BaseSettings):
     @property
     def audit_key_bytes(self) -> bytes | None:
         return self.audit_key.get_secret_value().encode() if self.audit_key else None
+
+    @property
+    def audit_db_url(self) -> str | None:
+        return self.audit_db.get_secret_value() if self.audit_db else None
 
     @property
     def audit_address_key_bytes(self) -> bytes | None:

@@ -51,31 +51,39 @@ class CompiledRule:
     types: frozenset[str]
     first_window: int
     end_window: int  # in effect in windows first_window <= w < end_window
+    unconditional: bool  # no article condition but the publisher: every article fits
 
     @classmethod
-    def of(cls, rule: Rule, window_starts: Sequence[datetime]) -> CompiledRule:
+    def of(
+        cls, rule: Rule, window_starts: Sequence[datetime], sets: dict[frozenset[str], frozenset[str]]
+    ) -> CompiledRule:
         """`window_starts`: the first instant of each window; the period is asked at each (by
-        bisection: it holds on one run of consecutive windows)."""
+        bisection: it holds on one run of consecutive windows). `sets`: the sets made so far, so
+        that rules with the same condition share one."""
+
+        def shared(values: tuple[str, ...]) -> frozenset[str]:
+            made = frozenset(values)
+            return sets.setdefault(made, made)
+
         a, period = rule.article, rule.effective
         return cls(
             rule.id,
-            frozenset(a.section),
-            frozenset(a.tags.any),
-            frozenset(a.tags.all),
-            frozenset(a.tags.none),
-            frozenset(a.language),
-            frozenset(a.type),
+            shared(a.section),
+            shared(a.tags.any),
+            shared(a.tags.all),
+            shared(a.tags.none),
+            shared(a.language),
+            shared(a.type),
             bisect_left(window_starts, True, key=period.started),
             bisect_left(window_starts, True, key=period.ended),
+            not (a.section or a.tags.any or a.tags.all or a.tags.none or a.language or a.type),
         )
 
     def fits(self, query: Query) -> bool:
-        """In effect in the query's window, and every article condition but the publisher holds
-        (the index has checked that one)."""
+        """Every article condition but the publisher holds (the index has checked that one)."""
         tags = query.tags
         return (
-            self.first_window <= query.window < self.end_window
-            and (not self.sections or query.section in self.sections)
+            (not self.sections or query.section in self.sections)
             and (not self.tags_any or not self.tags_any.isdisjoint(tags))
             and self.tags_all <= tags
             and self.tags_none.isdisjoint(tags)
@@ -164,12 +172,14 @@ class Bucket:
             by_language = self.by_language
             tags = languages.fallbacks(query.language)
             groups += [g for t in tags if (g := by_language.get(t)) is not None]
+        window = query.window
         for group in groups:
             for entry in group:
                 rule = entry.rule
                 if (
                     rule.id not in found
-                    and rule.fits(query)
+                    and rule.first_window <= window < rule.end_window  # in effect
+                    and (rule.unconditional or rule.fits(query))
                     and (
                         not by_country
                         or entry.area is None
@@ -191,8 +201,9 @@ class Index:
         by_code: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         by_reason: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         areas = ruleset.areas
+        sets: dict[frozenset[str], frozenset[str]] = {}
         for rule in ruleset.rules.values():
-            _file(rule, CompiledRule.of(rule, window_starts), areas, by_code, by_reason)
+            _file(rule, CompiledRule.of(rule, window_starts, sets), areas, by_code, by_reason)
         self.by_code = {key: Bucket(entries) for key, entries in by_code.items()}
         self.by_reason = {key: Bucket(entries) for key, entries in by_reason.items()}
         self.signals = any(reason.startswith("language:") for _, reason in by_reason)

@@ -9,54 +9,82 @@ from service import languages
 from service.decision import ShownNotice, Superseded
 from service.model import Notice
 
-MAX_REMEMBERED = 64
-"""Shown forms remembered per notice, by language and rules (most notices have one or two)."""
+MAX_REMEMBERED = 8
+"""Shown forms kept per notice, by language and rules: most notices are shown in one or two
+languages, each given by one rule at a time. Past that, a shown form is built from its prepared
+fields (a fraction of a microsecond) rather than kept: 10,000 rules' notices stay a few MB."""
+
+
+MAX_ORDERS = 1024
+"""Orders of languages remembered per set of texts (a reader's Accept-Language makes one)."""
+
+
+class _Chooser:
+    """The text language of every notice with the same set of texts, by the order asked in."""
+
+    __slots__ = ("available", "default", "chosen")
+
+    def __init__(self, available: frozenset[str], default: str) -> None:
+        self.available, self.default = available, default
+        self.chosen: dict[tuple[str, ...], str] = {}  # up to MAX_ORDERS: readers choose the orders
+
+    def __call__(self, order: tuple[str, ...]) -> str:
+        language = self.chosen.get(order)
+        if language is None:
+            language = languages.choose(self.available, order, self.default)
+            if len(self.chosen) < MAX_ORDERS:
+                self.chosen[order] = language
+        return language
 
 
 class PreparedNotice:
-    """A notice with what showing it needs worked out when the ruleset is compiled, and its
-    shown forms (one per language and set of rules) built once and then handed out again."""
+    """A notice with what showing it needs worked out when the ruleset is compiled: its rank,
+    what it supersedes, its fields in each language it has a text in, and how the language is
+    chosen. A few shown forms are kept to be handed out again."""
 
-    __slots__ = ("notice", "id", "rank", "supersedes", "_language", "_shown")
+    __slots__ = ("id", "rank", "supersedes", "_choose", "_fields", "_shown")
 
-    def __init__(self, notice: Notice) -> None:
-        self.notice = notice
+    def __init__(self, notice: Notice, choose: _Chooser) -> None:
         self.id = notice.id
         self.rank = notice.rank
         self.supersedes = notice.supersedes
-        self._language: dict[tuple[str, ...], str] = {}  # by the order of languages asked
+        self._choose = choose
+        self._fields = {
+            language: (
+                notice.id,
+                notice.severity,
+                notice.placement,
+                language,
+                text.title,
+                text.body,
+                text.link,
+            )
+            for language, text in notice.texts.items()
+        }
         self._shown: dict[tuple[str, tuple[str, ...]], ShownNotice] = {}
 
     def show(self, rules: tuple[str, ...], order: tuple[str, ...]) -> ShownNotice:
         """The notice in the first language of `order` it has a text in (see
         `languages.text_order`), else in its default language, given by `rules`."""
-        notice = self.notice
-        language = self._language.get(order)
-        if language is None:
-            language = languages.choose(notice.texts, order, notice.default_language)
-            if len(self._language) < MAX_REMEMBERED:
-                self._language[order] = language
+        language = self._choose(order)
         key = (language, rules)
         shown = self._shown.get(key)
         if shown is None:
-            text = notice.texts[language]
-            shown = ShownNotice(
-                id=notice.id,
-                severity=notice.severity,
-                placement=notice.placement,
-                language=language,
-                title=text.title,
-                body=text.body,
-                link=text.link,
-                rules=rules,
-            )
+            shown = ShownNotice(*self._fields[language], rules)
             if len(self._shown) < MAX_REMEMBERED:
                 self._shown[key] = shown
         return shown
 
 
 def prepare(notices: Mapping[str, Notice]) -> dict[str, PreparedNotice]:
-    return {notice_id: PreparedNotice(notice) for notice_id, notice in notices.items()}
+    """Every notice prepared; notices with the same texts' languages share a chooser."""
+    choosers: dict[tuple[frozenset[str], str], _Chooser] = {}
+    prepared = {}
+    for notice_id, notice in notices.items():
+        key = (frozenset(notice.texts), notice.default_language)
+        choose = choosers.get(key) or choosers.setdefault(key, _Chooser(*key))
+        prepared[notice_id] = PreparedNotice(notice, choose)
+    return prepared
 
 
 def in_display_order(

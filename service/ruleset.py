@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from service.model import Case, Notice, Region, Rule
+from service.model import ARCHIVE, Case, Notice, Region, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,5 +207,5 @@ class Ruleset:
         return cls.build(
             [Region.model_validate(r) for r in data["regions"]],
             [Notice.model_validate(n) for n in data["notices"]],
-            [Rule.model_validate(r) for r in data["rules"]],
+            [Rule.model_validate(r, context=ARCHIVE) for r in data["rules"]],
         )

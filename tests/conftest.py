@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.audit.store import connect, upgrade
 from service.config import Settings
 from service.web import create_app
 from service.web.runtime import Answered
 from tests.mmdb import build_city_db
+from tests.postgres import Postgres, running
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
@@ -70,3 +74,24 @@ def app(make_app: Callable[..., Flask], settings: Settings) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server, started once for the session (tests/postgres.py), with a template
+    database at Herald's latest schema."""
+    with running() as server:
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE herald_template")
+        with connect(server.url("herald_template")) as conn:
+            upgrade(conn)
+        yield server
+
+
+@pytest.fixture
+def audit_db(postgres: Postgres) -> str:
+    """The URL of a fresh audit database of its own for one test, already initialised."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE herald_template STRATEGY FILE_COPY")
+    return postgres.url(name)

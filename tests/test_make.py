@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,10 +16,13 @@ def dry_run(tmp_path: Path, *args: str) -> str:
     """What make would run in a fresh clone (no .venv yet), without running it."""
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(REPO / name, tmp_path / name)
-    # --no-print-directory: under `make test` (MAKELEVEL set) make would print "Entering directory".
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+    }  # under make test
     done = subprocess.run(
         ["make", "--no-print-directory", "-n", *args],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -57,6 +61,6 @@ def test_make_clean_removes_build_leftovers(tmp_path: Path) -> None:
         (tmp_path / leftover).mkdir(parents=True)
     (tmp_path / "service" / "engine.py").write_text("")
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
-    subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, check=True)
+    subprocess.run(["make", "--no-print-directory", "clean"], cwd=tmp_path, capture_output=True, check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile", "service"]
     assert [p.name for p in (tmp_path / "service").iterdir()] == ["engine.py"]

@@ -6,13 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from service.audit.archive import Archive, ArchiveError
 from service.audit.reader import Record
 from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location, Reader
+from service.ruleset import Ruleset
+
+
+class RulesetArchive(Protocol):
+    """Where archived rulesets are loaded from: a log directory's archive, or the audit database."""
+
+    def load(self, ruleset_hash: str) -> Ruleset: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +34,11 @@ class Replayed:
 
 
 class Engines:
-    """Engines over archived rulesets, built once per hash, looked up in every directory's archive."""
+    """Engines over archived rulesets, built once per hash, looked up in every directory's archive
+    (or in the archives given)."""
 
-    def __init__(self, directories: Sequence[Path]) -> None:
-        self.archives = [Archive(d) for d in directories]
+    def __init__(self, directories: Sequence[Path], archives: Sequence[RulesetArchive] = ()) -> None:
+        self.archives: list[RulesetArchive] = [Archive(d) for d in directories] + list(archives)
         self._engines: dict[str, Engine] = {}
 
     def get(self, ruleset_hash: str) -> Engine:

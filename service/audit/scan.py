@@ -34,6 +34,7 @@ class FileCheck:
     notes: list[str] = field(default_factory=list)
     rulesets: set[str] = field(default_factory=set)  # ruleset hashes its records name
     at_checkpoint: str | None = None  # hash of the record its checkpoint names, once seen
+    head: list[dict[str, Any]] = field(default_factory=list)  # its first three parsed records
 
     @property
     def ok(self) -> bool:
@@ -53,12 +54,23 @@ def parse_record(raw: bytes) -> dict[str, Any] | None:
 class _Scan:
     """Walks one file's lines along its chain; stops at the first record out of place."""
 
-    def __init__(self, check: FileCheck, lines: list[bytes], chain: Chain, want: int | None = None) -> None:
+    def __init__(
+        self,
+        check: FileCheck,
+        lines: list[bytes],
+        chain: Chain,
+        want: int | None = None,
+        start: tuple[int, str] | None = None,
+        keep: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.check, self.lines, self.chain, self.want = check, lines, chain, want
+        self.start, self.keep = start, keep
 
     def run(self) -> Finding | None:
         first = parse_record(self.lines[0]) if self.lines else None
-        if first is not None and "follows" in first:
+        if self.start is not None:
+            seq, prev = self.start  # a part of a file, after records already checked (shipping)
+        elif first is not None and "follows" in first:
             seq, prev = int(first["seq"]), str(first["prev"])  # the link is checked across files
         else:
             seq, prev = 0, GENESIS
@@ -85,6 +97,8 @@ class _Scan:
                 self.check.records += 1
                 self.check.first = self.check.first or record
                 self.check.last = record
+                if self.keep is not None:
+                    self.keep.append(record)
                 if got == self.want:
                     self.check.at_checkpoint = str(record["hash"])
                 if "ruleset" in record and record.get("kind") in ("decision", "ruleset_loaded"):
@@ -133,11 +147,26 @@ class _Scan:
 
 def check_file(path: Path, chain: Chain, want: int | None = None) -> FileCheck:
     """One file's chain; `want` is the seq whose hash its checkpoint states (kept in `at_checkpoint`)."""
-    data = path.read_bytes()
+    return check_data(path, path.read_bytes(), chain, want)
+
+
+def check_data(
+    path: Path,
+    data: bytes,
+    chain: Chain,
+    want: int | None = None,
+    start: tuple[int, str] | None = None,
+    keep: list[dict[str, Any]] | None = None,
+) -> FileCheck:
+    """The chain of one file's bytes, read from disk or rebuilt from the database's canonical text.
+    `start` (seq, prev) checks a part of a file that follows records already checked (shipping);
+    `keep` receives each record that checks, parsed (so a caller need not parse it again)."""
     check = FileCheck(path)
     cut = data.rfind(b"\n") + 1
     check.torn, check.torn_offset = data[cut:], cut
-    check.problem = _Scan(check, data[:cut].splitlines(), chain, want).run()
+    lines = data[:cut].splitlines()
+    check.head = [r for raw in lines[:3] if (r := parse_record(raw)) is not None]
+    check.problem = _Scan(check, lines, chain, want, start, keep).run()
     if check.problem is None:
         check.problem = _named(check)
     return check

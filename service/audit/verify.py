@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from service.audit.checkpoint import (
 )
 from service.audit.files import log_files, parse_name
 from service.audit.reader import file_records
-from service.audit.scan import FileCheck, Finding, check_file, first_says, parse_record
+from service.audit.scan import FileCheck, Finding, check_file, first_says
 
 # What can be wrong, as `verify` names it.
 KINDS = (
@@ -138,7 +138,12 @@ def seqs(first: int, last: int) -> str:
 def _check_chain(paths: list[Path], chain: Chain) -> list[FileCheck]:
     """A checkpoint log: each daily file's chain, each file continuing the one before; a torn last
     line of the newest file is a crash while appending (noted: the next append describes it)."""
-    checks = [check_file(path, chain) for path in paths]
+    return checkpoint_log([check_file(path, chain) for path in paths])
+
+
+def checkpoint_log(checks: list[FileCheck]) -> list[FileCheck]:
+    """The daily files of one checkpoint log, each checked alone, oldest first: each must continue
+    the one before (also for the checkpoint log the audit database rebuilds)."""
     for before, after in zip(checks, checks[1:], strict=False):
         if not after.ok or after.first is None:
             continue
@@ -201,8 +206,16 @@ def _missing(
     return gone
 
 
-def _link(checks: list[FileCheck], latest: dict[str, Checkpoint], now: datetime) -> None:
-    """Rotated and recovered files name the file they continue; check each link and each file's end."""
+def _link(
+    checks: list[FileCheck],
+    latest: dict[str, Checkpoint],
+    now: datetime,
+    held: Callable[[FileCheck], bool] | None = None,
+) -> None:
+    """Rotated and recovered files name the file they continue; check each link and each file's end.
+    `held` says whether a file is still written (the audit database knows it from its shipper, as of
+    the last ship); by default, whether its last checkpoint, or its records, are younger than ALIVE
+    intervals."""
     by_name = {c.path.name: c for c in checks}
     successor: dict[str, FileCheck] = {}
     for check in checks:
@@ -222,7 +235,7 @@ def _link(checks: list[FileCheck], latest: dict[str, Checkpoint], now: datetime)
         if after is not None:
             _check_link(check, after)
         else:
-            _check_end(check, _later_of_same_writer(check, checks), latest.get(check.path.name), now)
+            _check_end(check, _later_of_same_writer(check, checks), latest.get(check.path.name), now, held)
 
 
 def _check_link(check: FileCheck, after: FileCheck) -> None:
@@ -238,7 +251,7 @@ def _check_link(check: FileCheck, after: FileCheck) -> None:
         detail = f"{after.path.name} continues from seq {want_seq - 1}; records after it were added here"
         check.problem = Finding("inserted", want_seq, None, detail)
         return
-    recovered = next((r for r in _head(after) if r.get("kind") == "recovered"), None)
+    recovered = next((r for r in after.head if r.get("kind") == "recovered"), None)
     said = recovered.get("torn") if recovered else None
     if check.torn:
         if said != _torn(check):
@@ -264,14 +277,19 @@ def _later_of_same_writer(check: FileCheck, checks: list[FileCheck]) -> FileChec
 
 
 def _check_end(
-    check: FileCheck, later: FileCheck | None, checkpoint: Checkpoint | None, now: datetime
+    check: FileCheck,
+    later: FileCheck | None,
+    checkpoint: Checkpoint | None,
+    now: datetime,
+    held: Callable[[FileCheck], bool] | None = None,
 ) -> None:
     """A file nobody continues: ended by a `stopped` event or its writer's closing checkpoint, or still
     written by a writer alive by its checkpoints' age (never by a lock on the file: anyone can take
     one); otherwise records are missing at its end."""
     last_seq = check.last["seq"] if check.last else -1
     stopped = check.last is not None and check.last.get("kind") == "stopped"
-    if not stopped and _alive(check, checkpoint, now):
+    alive = held(check) if held is not None else _alive(check, checkpoint, now)
+    if not stopped and alive:
         check.notes.append("open: being written")
         return
     if later is not None and not check.torn and not stopped:
@@ -313,17 +331,14 @@ def _alive(check: FileCheck, checkpoint: Checkpoint | None, now: datetime) -> bo
     return state_open and at is not None and now - at <= timedelta(seconds=ALIVE * every)
 
 
+link, against = _link, _against  # the audit database checks its chains with the same code
+
+
 def _instant(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _head(check: FileCheck) -> list[dict[str, Any]]:
-    """The first few records of a file (a recovered event comes first)."""
-    with check.path.open("rb") as f:
-        return [r for _, raw in zip(range(3), f, strict=False) if (r := parse_record(raw)) is not None]
 
 
 def _torn(check: FileCheck) -> dict[str, Any]:

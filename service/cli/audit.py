@@ -17,12 +17,12 @@ from service.audit import history
 from service.audit import query as q
 from service.audit import summary as s
 from service.audit.checkpoint import CHECKPOINTS
-from service.audit.reader import find_decision, records
 from service.audit.replay import Engines
 from service.audit.replay import replay as replay_one
 from service.audit.scan import FileCheck
-from service.audit.verify import verify as verify_dirs
-from service.cli import common
+from service.audit.source import FileSource, Source, open_source
+from service.audit.store import StoreError
+from service.cli import auditdb, common
 
 DIRS = click.argument("directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
 DIR_OPTION = click.option(
@@ -33,6 +33,29 @@ DIR_OPTION = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Log directory (repeat for several nodes) [default: HERALD_AUDIT_DIR].",
 )
+
+
+DB_OPTION = click.option(
+    "--db",
+    "db_url",
+    envvar="HERALD_AUDIT_DB",
+    help="Read the PostgreSQL audit store instead of log directories [HERALD_AUDIT_DB].",
+)
+
+
+def _source(directories: tuple[Path, ...], db_url: str | None) -> Source:
+    """Log directories given on the command line win over HERALD_AUDIT_DB; --db with them is an error."""
+    given = click.get_current_context().get_parameter_source("db_url")
+    if directories and db_url and given == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("give log directories or --db, not both")
+    try:
+        return open_source(
+            common.settings(),
+            None if directories else db_url,
+            _directories(directories) if not db_url else (),
+        )
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _directories(given: tuple[Path, ...]) -> list[Path]:
@@ -133,23 +156,31 @@ def audit() -> None:
     callback=_instant,
     help="Judge which writers are alive as of this instant (the time a copy was taken) [default: now].",
 )
+@DB_OPTION
 def verify(
     directories: tuple[Path, ...],
     key: str | None,
     checkpoint_dirs: tuple[Path, ...],
     witnesses: tuple[Path, ...],
     as_of: str | None,
+    db_url: str | None,
 ) -> None:
     """Check every chain against its checkpoints, and every archived ruleset; one line per file;
-    exit 1 unless all is intact."""
-    chosen = _directories(directories)
-    report = verify_dirs(
-        chosen,
-        key.encode() if key else None,
-        list(checkpoint_dirs) or _checkpoint_dirs(chosen),
-        list(witnesses),
-        datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=UTC) if as_of else None,
-    )
+    exit 1 unless all is intact.
+
+    With --db, every chain is rebuilt from the database alone and checked by the same code."""
+    with _source(directories, db_url) as source:
+        own: list[Path] | None = None
+        if isinstance(source, FileSource):
+            own = list(checkpoint_dirs) or _checkpoint_dirs(source.directories)
+        elif checkpoint_dirs or witnesses:
+            raise click.UsageError("--checkpoints and --witness are about log directories, not --db")
+        report = source.verify(
+            key.encode() if key else None,
+            own,
+            list(witnesses),
+            datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=UTC) if as_of else None,
+        )
     for check in report.files:
         click.echo(_verdict(check))
     for check in report.checkpoints:
@@ -220,12 +251,17 @@ def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
 @_selection(what_if="include")
 @click.option("--kind", default="decision", show_default=True, help="Record kind, or 'all' (events too).")
 @click.option("--format", "form", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
-def query_command(directories: tuple[Path, ...], kind: str, form: str, **where: Any) -> None:
+@DB_OPTION
+def query_command(
+    directories: tuple[Path, ...], kind: str, form: str, db_url: str | None, **where: Any
+) -> None:
     """Records that match every filter given, merged by time across directories."""
-    found = q.query(_directories(directories), q.Filter(kind=None if kind == "all" else kind, **where))
-    lines = q.jsonl(found) if form == "jsonl" else q.table(map(q.flat, found), q.TABLE, _WIDTHS)
-    for line in lines:
-        click.echo(line)
+    where_ = q.Filter(kind=None if kind == "all" else kind, **where)
+    with _source(directories, db_url) as source:
+        found = source.select(where_)
+        lines = q.jsonl(found) if form == "jsonl" else q.table(map(q.flat, found), q.TABLE, _WIDTHS)
+        for line in lines:
+            click.echo(line)
 
 
 _WIDTHS = (27, 36, 7, 7, 11, 8, 12, 14, 30)
@@ -239,6 +275,7 @@ _WIDTHS = (27, 36, 7, 7, 11, 8, 12, 14, 30)
 @click.option(
     "--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
+@DB_OPTION
 def summary_command(
     directories: tuple[Path, ...],
     start: str | None,
@@ -247,14 +284,13 @@ def summary_command(
     what_if: q.WhatIf,
     by_subdivision: bool,
     form: str,
+    db_url: str | None,
 ) -> None:
     """Decisions and each notice shown, by day x country (x subdivision)."""
-    dirs = _directories(directories)
     where = q.Filter(start, end, by=by, what_if=what_if)
-    total = sum(p.stat().st_size for p in q.candidate_files(dirs, where))
-    with _progress(total, "reading") as update:
-        rows = s.summarize(
-            dirs, start, end, by_subdivision=by_subdivision, by=by, what_if=what_if, progress=update
+    with _source(directories, db_url) as source, _progress(source.size(where), "reading") as update:
+        rows = source.summarize(
+            start, end, by_subdivision=by_subdivision, by=by, what_if=what_if, progress=update
         )
     if form == "json":
         click.echo(orjson.dumps(s.as_json(rows, by_subdivision), option=orjson.OPT_INDENT_2).decode())
@@ -283,6 +319,7 @@ def _summary_row(key: s.Key, row: s.Row, notices: list[str]) -> dict[str, Any]:
 @_selection(what_if="exclude")
 @click.option("--format", "form", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.File("w"), default="-", help="File to write [default: stdout].")
+@DB_OPTION
 def export_command(
     directories: tuple[Path, ...],
     start: str | None,
@@ -291,13 +328,14 @@ def export_command(
     what_if: q.WhatIf,
     form: str,
     output: Any,
+    db_url: str | None,
 ) -> None:
     """Decisions of a time range as CSV (one flat row each) or JSON Lines, for other tools."""
-    where = q.Filter(start=start, end=end, by=by, what_if=what_if)
-    found = q.query(_directories(directories), where)
-    lines = q.csv_lines(map(q.flat, found), q.COLUMNS) if form == "csv" else q.jsonl(found)
-    for line in lines:
-        output.write(line + "\n")
+    with _source(directories, db_url) as source:
+        found = source.select(q.Filter(start=start, end=end, by=by, what_if=what_if))
+        lines = q.csv_lines(map(q.flat, found), q.COLUMNS) if form == "csv" else q.jsonl(found)
+        for line in lines:
+            output.write(line + "\n")
 
 
 @audit.command("replay")
@@ -306,6 +344,7 @@ def export_command(
 @_range
 @DIR_OPTION
 @click.option("-v", "--verbose", is_flag=True, help="One line per decision, also when the same.")
+@DB_OPTION
 def replay_command(
     decision_ids: tuple[str, ...],
     every: bool,
@@ -313,21 +352,36 @@ def replay_command(
     end: str | None,
     directories: tuple[Path, ...],
     verbose: bool,
+    db_url: str | None,
 ) -> None:
     """Re-decide logged decisions on the archived ruleset then in force: same or different.
 
     Exit 1 if any decision comes out different (or its ruleset is not archived)."""
     if bool(decision_ids) == every:
         raise click.UsageError("give DECISION_ID... or --all")
-    dirs = _directories(directories)
-    engines = Engines(dirs)
+    with _source(directories, db_url) as source:
+        counts = _replay(source, decision_ids, every, start, end, verbose)
+    if every or len(decision_ids) > 1:
+        click.echo(", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
+    sys.exit(0 if counts["same"] == sum(counts.values()) else 1)
+
+
+def _replay(
+    source: Source,
+    decision_ids: tuple[str, ...],
+    every: bool,
+    start: str | None,
+    end: str | None,
+    verbose: bool,
+) -> dict[str, int]:
+    engines = source.engines()
     chosen: Any
     if every:
-        chosen = (r for r in records(dirs, start, end) if r.get("kind") == "decision")
+        chosen = source.select(q.Filter(start, end))
     else:
         chosen = []
         for decision_id in decision_ids:
-            record = find_decision(dirs, decision_id)
+            record = source.find_decision(decision_id)
             if record is None:
                 raise click.ClickException(f"decision {decision_id} is not in the log")
             chosen.append(record)
@@ -339,9 +393,7 @@ def replay_command(
             click.echo(f"{result.decision_id}  {result.verdict}")
             for difference in result.differences:
                 click.echo(f"    {difference}")
-    if every or len(decision_ids) > 1:
-        click.echo(", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
-    sys.exit(0 if counts["same"] == sum(counts.values()) else 1)
+    return counts
 
 
 @audit.command("rules")
@@ -371,3 +423,7 @@ def rules_command(at: str, directories: tuple[Path, ...]) -> None:
 
 def _day(instant: datetime | None) -> str:
     return "" if instant is None else instant.isoformat().replace("+00:00", "Z")
+
+
+audit.add_command(auditdb.ship_command)
+audit.add_command(auditdb.db)

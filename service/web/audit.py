@@ -11,9 +11,10 @@ from werkzeug.datastructures import MultiDict
 
 from service.audit.logged_verdicts import explain_decision
 from service.audit.query import By, WhatIf, bound, end_after
-from service.audit.reader import find_decision
-from service.audit.replay import Engines
-from service.audit.summary import as_json, summarize
+from service.audit.source import Source, open_source
+from service.audit.store import StoreError
+from service.audit.summary import as_json
+from service.config import Settings
 from service.web.problems import ApiProblem
 from service.web.runtime import runtime
 
@@ -23,11 +24,11 @@ bp = Blueprint("audit", __name__)
 @bp.get("/v1/audit/decisions/<decision_id>")
 def decision(decision_id: str) -> Response:
     """The logged record and why each rule did or did not match, with the replay verdict."""
-    directories = [runtime().settings.audit_dir]
-    record = find_decision(directories, decision_id)
-    if record is None:
-        raise ApiProblem(404, "Not Found", f"decision {decision_id!r} is not in the audit log")
-    body = {"record": record, "explanation": explain_decision(record, Engines(directories))}
+    with _source() as source:
+        record = source.find_decision(decision_id)
+        if record is None:
+            raise ApiProblem(404, "Not Found", f"decision {decision_id!r} is not in the audit log")
+        body = {"record": record, "explanation": explain_decision(record, source.engines())}
     return Response(orjson.dumps(body), mimetype="application/json")
 
 
@@ -35,15 +36,14 @@ def decision(decision_id: str) -> Response:
 def summary() -> Response:
     """Decisions and notices shown by day x country, as `herald audit summary --format json` counts them."""
     asked = summary_parameters(request.args)
-    rows = summarize(
-        [runtime().settings.audit_dir],
-        asked.start,
-        asked.end,
-        by_subdivision=asked.by_subdivision,
-        by=asked.by,
-        what_if=asked.what_if,
-        threads=1,
-    )
+    with _source() as source:
+        rows = source.summarize(
+            asked.start,
+            asked.end,
+            by_subdivision=asked.by_subdivision,
+            by=asked.by,
+            what_if=asked.what_if,
+        )
     body = {
         "from": asked.given.get("from"),
         "to": asked.given.get("to"),
@@ -110,3 +110,15 @@ def summary_parameters(args: MultiDict[str, str]) -> SummaryParameters:
         cast(WhatIf, given.get("what_if", "exclude")),
         given.get("subdivision") in ("1", "true"),
     )
+
+
+def _source() -> Source:
+    """The log files, or the audit database when HERALD_AUDIT_DB is set (a 503 if it cannot be read)."""
+    return open_source_or_503(runtime().settings)
+
+
+def open_source_or_503(settings: Settings) -> Source:
+    try:
+        return open_source(settings, threads=1)
+    except StoreError as error:
+        raise ApiProblem(503, "Audit store unavailable", str(error)) from None

@@ -11,11 +11,9 @@ from flask import Blueprint, render_template, request
 
 from service.audit.logged_verdicts import explain_decision
 from service.audit.query import By, WhatIf, end_after
-from service.audit.reader import find_decision
-from service.audit.replay import Engines
-from service.audit.summary import notice_ids, summarize
-from service.audit.verify import verify
+from service.audit.summary import notice_ids
 from service.web import chart
+from service.web.audit import open_source_or_503
 from service.web.pages import POLICY
 from service.web.runtime import Runtime, runtime
 
@@ -46,16 +44,11 @@ def dashboard() -> tuple[str, int, dict[str, str]]:
     unknown = sorted(set(request.args) - {"first", "last", "decision", "what_if", "by"})
     if unknown:
         errors.append(f"unknown parameter {unknown[0]!r}")
-    directories = [rt.settings.audit_dir]
     # Both days included, as `herald audit summary --from FIRST --to LAST` counts them.
-    rows = summarize(
-        directories,
-        first.isoformat(),
-        end_after(last.isoformat()),
-        by=cast(By, by),
-        what_if=cast(WhatIf, what_if),
-        threads=1,
-    )
+    with open_source_or_503(rt.settings) as source:
+        rows = source.summarize(
+            first.isoformat(), end_after(last.isoformat()), by=cast(By, by), what_if=cast(WhatIf, what_if)
+        )
     days = chart.days_between(first, last)
     counts = chart.by_country(rows)
     notices = notice_ids(rows)
@@ -114,18 +107,19 @@ VERIFY_EVERY = 60.0
 def _verification(rt: Runtime) -> dict[str, Any]:
     """`herald audit verify` over the log, run at most once a minute by a worker: it reads every
     file, and a page anyone with the auditor key can reload must not make it run on every view."""
-    cached = _verified.get(str(rt.settings.audit_dir))
+    where = rt.settings.audit_db_url or str(rt.settings.audit_dir)
+    cached = _verified.get(where)
     if cached is not None and time.monotonic() - cached["at"] < VERIFY_EVERY:
         return dict(cached["report"])
     report = _verify(rt)
-    _verified[str(rt.settings.audit_dir)] = {"at": time.monotonic(), "report": report}
+    _verified[where] = {"at": time.monotonic(), "report": report}
     return report
 
 
 def _verify(rt: Runtime) -> dict[str, Any]:
     started = time.perf_counter()
-    key = rt.settings.audit_key_bytes
-    report = verify([rt.settings.audit_dir], key, [rt.settings.audit_checkpoint_path])
+    with open_source_or_503(rt.settings) as source:
+        report = source.verify(rt.settings.audit_key_bytes, [rt.settings.audit_checkpoint_path])
     return {
         "ok": report.ok,
         "files": len(report.files),
@@ -151,9 +145,9 @@ def _lookup(rt: Runtime, decision_id: str) -> dict[str, Any] | None:
     """The record of one decision and its explanation (replay verdict, every rule's checks)."""
     if not decision_id:
         return None
-    directories = [rt.settings.audit_dir]
-    record = find_decision(directories, decision_id)
-    if record is None:
-        return {"id": decision_id, "record": None, "explanation": None}
-    explanation = explain_decision(record, Engines(directories))
+    with open_source_or_503(rt.settings) as source:
+        record = source.find_decision(decision_id)
+        if record is None:
+            return {"id": decision_id, "record": None, "explanation": None}
+        explanation = explain_decision(record, source.engines())
     return {"id": decision_id, "record": record, "explanation": explanation}
