@@ -2,20 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SERVING := $(VENV)/.installed-serving
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
 
-.PHONY: install run test lint typecheck unit bench soak clean
+.PHONY: install install-serving run test lint typecheck unit bench soak clean
+
+# `make run` installs only what serving needs; `make install` (and every target that tests, lints
+# or measures) adds the dev extra on top.
+install-serving: $(SERVING)
+
+$(SERVING): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(SERVING)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(STAMP): $(SERVING)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: install
-	$(BIN)/herald serve
+# PORT=8081 make run serves on another port. The README writes .venv/bin/herald, which works in any
+# terminal; activating the environment makes plain `herald` work too.
+run: install-serving
+	@echo "herald: http://$(HOST):$(PORT)/  (in another terminal: .venv/bin/herald --help," \
+		"or source .venv/bin/activate for plain herald)"
+	$(BIN)/herald serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -55,5 +70,7 @@ bench: install
 soak: install
 	$(BIN)/python bench/soak.py
 
+# Everything a build, a run or the tests leave behind; the rules and the sources stay.
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -46,6 +46,8 @@ def stop_process(process: subprocess.Popen[bytes], seconds: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
 PUBLISHERS = [f"pub{i:02d}" for i in range(20)]
 # 60 countries with a realistic audience skew: the first ones are read most.
 COUNTRIES = (
@@ -97,12 +99,34 @@ def _day(rng: random.Random) -> str:
     return (EPOCH + timedelta(days=rng.randrange(0, 12 * 365))).date().isoformat()
 
 
-def ruleset_data(n_rules: int, seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
+def publishers(n: int) -> list[str]:
+    """`n` publisher ids: the first 20 are PUBLISHERS."""
+    return [f"pub{i:02d}" for i in range(n)]
+
+
+def ruleset_data(
+    n_rules: int,
+    seed: int = SEED,
+    *,
+    heavy: bool = False,
+    publishers: Sequence[str] = PUBLISHERS,
+    skew: float = 0.8,
+) -> dict[str, list[dict[str, Any]]]:
     """A rule pack as plain data (what the YAML files hold): regions, notices and `n_rules` rules.
 
     Regions: one per country, subdivision groups (like the occupied parts of Ukraine), country
     groups that include other regions and exclude some subdivisions, and groups of groups.
+
+    `heavy`: most rules are standing rules (no content condition, no cap) over large regions, and
+    few are history, so a decision matches many (about 6 at 1,000 rules, 10 times more at 10,000),
+    as in the policies peer engines are measured on. More `publishers` spread the same rules thinner:
+    with their number proportional to the rule count and `skew=0` (rules and page views spread
+    evenly over them), matches per decision stay about constant.
     """
+    PUBLISHERS = publishers  # noqa: N806 - the pack's publishers, by the name the code below reads
+    spread = len(publishers) / 20  # more publishers: rules for any publisher as many per publisher
+    standing_share, standing_cap = (0.5, n_rules) if heavy else (0.3, int(MAX_STANDING_RULES * spread))
+    any_share = 0.05 / spread
     rng = random.Random(seed)
     regions: list[dict[str, Any]] = [{"id": f"c-{c.lower()}", "countries": [c]} for c in COUNTRIES]
     with_subdivisions = [c for c in COUNTRIES if SUBDIVISIONS[c]]
@@ -154,14 +178,14 @@ def ruleset_data(n_rules: int, seed: int = SEED) -> dict[str, list[dict[str, Any
     for i in range(n_rules):
         article: dict[str, Any] = {}
         roll = rng.random()
-        if roll < 0.9:
-            article["publisher"] = [zipf_choice(rng, PUBLISHERS, 0.8)]
-        elif roll < 0.95:
+        if roll < 0.95 - any_share:
+            article["publisher"] = [zipf_choice(rng, PUBLISHERS, skew)]
+        elif roll < 1 - any_share:
             article["publisher"] = rng.sample(PUBLISHERS, 2)
         # Standing rules (a publisher's notice for a place, whatever the article) are as many
         # as publishers x places x notice kinds allow: capped. Every other rule is about some
         # content: tags, a section, a type or a language.
-        if rng.random() < 0.3 and standing < MAX_STANDING_RULES:
+        if rng.random() < standing_share and standing < standing_cap:
             standing += 1
             if rng.random() < 0.2:
                 article["tags"] = {"none": rng.sample(TAGS, 1)}
@@ -183,7 +207,8 @@ def ruleset_data(n_rules: int, seed: int = SEED) -> dict[str, list[dict[str, Any
                 article["type"] = rng.sample(TYPES, rng.randint(1, 2))
         reader: dict[str, Any] = {}
         if rng.random() < 0.92:
-            reader["regions"] = rng.sample(region_ids, rng.randint(1, 2))
+            wide = region_ids[-20:] if heavy else region_ids  # groups and blocs: many countries each
+            reader["regions"] = rng.sample(wide, rng.randint(1, 2))
         if rng.random() < 0.08:
             reader["unknown_location"] = "show"
         if rng.random() < 0.08:
@@ -193,7 +218,7 @@ def ruleset_data(n_rules: int, seed: int = SEED) -> dict[str, list[dict[str, Any
         # Periods: a third are history (ended versions kept for audits), some start later.
         effective: dict[str, str] = {}
         roll = rng.random()
-        if roll < 0.35:
+        if roll < (0.05 if heavy else 0.35):
             start, end = sorted([_day(rng), _day(rng)])
             effective = {"from": start, "until": end} if start != end else {"from": start}
         elif roll < 0.65:
@@ -215,9 +240,10 @@ def ruleset_data(n_rules: int, seed: int = SEED) -> dict[str, list[dict[str, Any
     return {"regions": regions, "notices": notices, "rules": rules}
 
 
-def build_ruleset(n_rules: int, seed: int = SEED) -> Ruleset:
-    """The synthetic rule pack as a validated Ruleset (as the loader would build it)."""
-    data = ruleset_data(n_rules, seed)
+def build_ruleset(n_rules: int, seed: int = SEED, **options: Any) -> Ruleset:
+    """The synthetic rule pack as a validated Ruleset (as the loader would build it); `options`
+    as for `ruleset_data`."""
+    data = ruleset_data(n_rules, seed, **options)
     return Ruleset.build(
         [Region.model_validate(r) for r in data["regions"]],
         [Notice.model_validate(n) for n in data["notices"]],
@@ -238,7 +264,9 @@ def write_rules(directory: Path, n_rules: int, seed: int = SEED, per_file: int =
     return directory
 
 
-def requests(n: int, seed: int = SEED + 1, vary: float = 1.0) -> list[tuple[Article, Reader, datetime]]:
+def requests(
+    n: int, seed: int = SEED + 1, vary: float = 1.0, publishers: Sequence[str] = PUBLISHERS, skew: float = 0.8
+) -> list[tuple[Article, Reader, datetime]]:
     """`n` page views: popular publishers, articles, places and languages come up more often.
 
     Articles come from a pool per publisher (a page is viewed many times) and readers from a
@@ -247,7 +275,7 @@ def requests(n: int, seed: int = SEED + 1, vary: float = 1.0) -> list[tuple[Arti
     n_articles = max(1, int(2000 * vary))
     pool: list[Article] = []
     for i in range(n_articles):
-        publisher = zipf_choice(rng, PUBLISHERS, 0.8) if rng.random() < 0.98 else f"other{i % 7}"
+        publisher = zipf_choice(rng, publishers, skew) if rng.random() < 0.98 else f"other{i % 7}"
         pool.append(
             Article(
                 publisher=publisher,
@@ -269,7 +297,14 @@ def requests(n: int, seed: int = SEED + 1, vary: float = 1.0) -> list[tuple[Arti
         subdivision = rng.choice(subs) if subs and rng.random() < 0.7 else None
         places.append(Location(country, subdivision, "geoip", rng.random() < 0.03))
     language_sets = [
-        (), ("en",), ("ru",), ("ru-ru", "ru"), ("uk", "ru"), ("en-us", "en"), ("de",), ("kk", "ru")
+        (),
+        ("en",),
+        ("ru",),
+        ("ru-ru", "ru"),
+        ("uk", "ru"),
+        ("en-us", "en"),
+        ("de",),
+        ("kk", "ru"),
     ]
     out: list[tuple[Article, Reader, datetime]] = []
     for _ in range(n):

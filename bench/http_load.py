@@ -7,8 +7,10 @@ possible) drives them with 32 keep-alive connections, in alternating rounds, bes
 - `http_requests_per_s`: `POST /v1/decisions`, readers given by IP (the embedded GeoLite2 City
   database), bundled rules, audit log on (default fsync policy) in a temporary directory;
 - `http_flask_requests_per_s`: a bare Flask app returning a fixed small JSON body;
-- `http_ratio_to_flask`, `http_p50_ms`, `http_p99_ms` (of the decision endpoint);
-- `batch_gain`: decisions/s of `POST /v1/decisions/batch` with 100 articles over single calls;
+- `http_ratio_to_flask` (the median over rounds of each round's ratio), `http_p50_ms`,
+  `http_p99_ms` (of the decision endpoint, best round);
+- `batch_gain`: decisions/s of `POST /v1/decisions/batch` with 100 articles over single calls
+  (the median over rounds of each round's ratio);
 - `rss_mb_10000_rules`: VmRSS of a fresh process holding an app built by `create_app` on 10,000
   synthetic rules and the City database, after a few decisions.
 
@@ -26,6 +28,7 @@ import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
+import statistics
 import subprocess  # noqa: E402
 import sys
 import tempfile  # noqa: E402
@@ -40,7 +43,7 @@ from common import REPO, SEED, figure, free_port, stop_process, table, write_rul
 from service.network import is_locatable  # noqa: E402
 
 BIN = Path(sys.executable).parent
-FLASK_APP = '''
+FLASK_APP = """
 from flask import Flask, Response
 
 app = Flask("floor")
@@ -50,7 +53,7 @@ BODY = b'{"ok":true,"notices":[]}'
 @app.post("/v1/decisions")
 def floor():
     return Response(BODY, mimetype="application/json")
-'''
+"""
 LUA = """
 local bodies = {%s}
 local i = 0
@@ -261,9 +264,24 @@ def rss_mb(work: Path, n_rules: int) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-def compare(
-    wrk: str, work: Path, model: Model, seconds: float, rounds: int, connections: int
-) -> dict[str, Load]:
+@dataclass
+class Compared:
+    """Best round of each load, and the ratios taken round by round (each from adjacent runs)."""
+
+    best: dict[str, Load]
+    ratios: list[float]  # herald / flask, per round
+    gains: list[float]  # batch decisions/s / single requests/s, per round
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def gain(self) -> float:
+        return statistics.median(self.gains)
+
+
+def compare(wrk: str, work: Path, model: Model, seconds: float, rounds: int, connections: int) -> Compared:
     rng = random.Random(SEED)
     singles, batches = bodies(rng, 1), bodies(rng, 100)[:20]
     scripts = {
@@ -273,21 +291,37 @@ def compare(
     }
     servers = {"herald": herald(work, model, singles[0]), "flask": flask_floor(work, model, singles[0])}
     best: dict[str, Load] = {}
+    ratios: list[float] = []
+    gains: list[float] = []
     try:
         for name in ("herald", "flask"):
             drive(wrk, servers[name].port, scripts[name], 1, connections)  # warm up
         drive(wrk, servers["herald"].port, scripts["batch"], 1, connections)
         for _ in range(rounds):  # alternate, so drift on the machine hits both alike
+            this: dict[str, Load] = {}
             for name, server_name in (("herald", "herald"), ("flask", "flask"), ("batch", "herald")):
-                load = drive(wrk, servers[server_name].port, scripts[name], seconds, connections)
+                load = this[name] = drive(wrk, servers[server_name].port, scripts[name], seconds, connections)
                 if load.errors:
                     print(f"# {name}: {load.errors} errors", file=sys.stderr)
                 if name not in best or load.requests_per_s > best[name].requests_per_s:
                     best[name] = load
+            # On a shared machine the load drifts between rounds: a ratio is taken from the runs of
+            # one round, next to each other, and the median of the rounds is reported.
+            ratios.append(this["herald"].requests_per_s / this["flask"].requests_per_s)
+            gains.append(this["batch"].requests_per_s * 100 / this["herald"].requests_per_s)
     finally:
         for server in servers.values():
             server.stop()
-    return best
+    return Compared(best, ratios, gains)
+
+
+def _list(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -302,6 +336,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds, rounds = (3.0, 1) if args.quick else (args.seconds, args.rounds)
     wrk = ensure_wrk()
+    print(f"# load average at start: {_load()} (the machine is shared: read ratios, measured in one run)")
     cores = len(os.sched_getaffinity(0))
     default = Model("gthread", cores, 4)  # what `herald serve` runs with no options
     models = [Model.parse(m) for m in args.models.split(",") if m] or [default]
@@ -310,33 +345,35 @@ def main() -> None:
         work = Path(tmp)
         results = {}
         for model in models:
-            best = compare(wrk, work, model, seconds, rounds, args.connections)
-            results[str(model)] = best
-            h, f, b = best["herald"], best["flask"], best["batch"]
+            compared = compare(wrk, work, model, seconds, rounds, args.connections)
+            results[str(model)] = compared
+            h, f, b = compared.best["herald"], compared.best["flask"], compared.best["batch"]
             rows.append(
                 (
                     str(model),
                     f"{h.requests_per_s:.0f}",
                     f"{f.requests_per_s:.0f}",
-                    f"{h.requests_per_s / f.requests_per_s:.2f}",
+                    f"{compared.ratio:.2f}",
                     f"{h.p50_ms:.2f}",
                     f"{h.p99_ms:.2f}",
                     f"{f.p99_ms:.2f}",
                     f"{b.requests_per_s * 100:.0f}",
                 )
             )
-        best = results[str(models[0])]
-        h, f, b = best["herald"], best["flask"], best["batch"]
+        first = results[str(models[0])]
+        h, f, b = first.best["herald"], first.best["flask"], first.best["batch"]
         figure("http_requests_per_s", h.requests_per_s, "req/s")
         figure("http_flask_requests_per_s", f.requests_per_s, "req/s")
-        figure("http_ratio_to_flask", h.requests_per_s / f.requests_per_s, "x")
+        figure("http_ratio_to_flask", first.ratio, "x")
         figure("http_p50_ms", h.p50_ms, "ms")
         figure("http_p99_ms", h.p99_ms, "ms")
         figure("http_flask_p99_ms", f.p99_ms, "ms")
         figure("batch_decisions_per_s", b.requests_per_s * 100, "decisions/s")
-        figure("batch_gain", b.requests_per_s * 100 / h.requests_per_s, "x")
+        figure("batch_gain", first.gain, "x")
+        print(f"# per round: ratios {_list(first.ratios)}, batch gains {_list(first.gains)}")
         if not args.skip_rss:
             figure(f"rss_mb_{args.rules}_rules", rss_mb(work, args.rules), "MB")
+    print(f"# load average at end: {_load()}")
     print()
     table(
         ("model", "herald req/s", "flask req/s", "ratio", "p50 ms", "p99 ms", "flask p99 ms", "batch dec/s"),

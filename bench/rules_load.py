@@ -8,7 +8,12 @@ master and of each worker. Then it edits one rule file and does the same after t
 `--pythonpath DIR` serves a source tree other than this one (e.g. `git archive REV | tar -x -C DIR`),
 to measure a commit before a change with the same script.
 
+First, `rules_load_ms_1000` and `rules_load_s_10000`: YAML files (block style, as editors write
+them) of 1,000 and 10,000 rules to a ruleset, hashed and compiled, ready to serve (best CPU time of
+3 loads in a fresh process), and `compile_ms_1000`: the engine alone on a loaded ruleset.
+
 Usage: python bench/rules_load.py [--mib 5] [--workers 2] [--settle 8] [--pythonpath DIR] [--quick]
+       [--load-only]
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import REPO, figure, free_port, stop_process, table, write_rules
+from common import REPO, figure, free_port, ruleset_data, stop_process, table, write_rules
 
 from tests.mmdb import build_city_db
 
@@ -50,6 +55,110 @@ LOAD_ONCE = textwrap.dedent(
     print(t1 - t0, t2 - t1, grown / 1024)
     """
 )
+
+
+LOAD_FIGURES = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from service.engine import Engine
+    from service.loader import load_ruleset
+    loads, compiles = [], []
+    for _ in range(3):
+        t0 = time.process_time()
+        ruleset = load_ruleset(Path(sys.argv[1]), max_total_bytes=1 << 40)
+        ruleset.hash
+        t1 = time.process_time()
+        Engine(ruleset)
+        t2 = time.process_time()
+        loads.append(t2 - t0)
+        compiles.append(t2 - t1)
+    print(min(loads), min(compiles))
+    """
+)
+
+
+RSS_AFTER_DECISIONS = textwrap.dedent(
+    """
+    import gc, sys
+    from pathlib import Path
+    from service.config import Settings
+    from service.web import create_app
+    from service.web.runtime import runtime
+    sys.path.insert(0, sys.argv[3])
+    from common import requests  # after `service`: the tree served (PYTHONPATH) stays the one used
+
+    def rss():
+        status = Path("/proc/self/status").read_text()
+        return int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS:"))) / 1024
+
+    app = create_app(Settings(rules_dir=Path(sys.argv[1]), audit_dir=Path(sys.argv[2])))
+    loaded = rss()
+    engine = runtime(app).engine
+    for chunk in range(10):  # 100,000 page views, 10,000 at a time: the stream is not kept
+        for article, reader, at in requests(10_000, seed=chunk, vary=20):
+            engine.decide(article, reader, at)
+        gc.collect()
+    client = app.test_client()
+    assert client.post("/v1/decisions", json={"article": {"publisher": "pub00"}}).status_code == 200
+    print(loaded, rss())
+    """
+)
+
+
+def yaml_pack(directory: Path, n_rules: int) -> Path:
+    """The synthetic pack as block-style YAML files of at most 1,000 rules each."""
+    import yaml
+
+    data = ruleset_data(n_rules)
+    directory.mkdir(parents=True, exist_ok=True)
+    chunks = {"regions.yaml": {"regions": data["regions"]}, "notices.yaml": {"notices": data["notices"]}}
+    rules = data["rules"]
+    for start in range(0, len(rules), 1000):
+        chunks[f"rules-{start // 1000:03d}.yaml"] = {"rules": rules[start : start + 1000]}
+    for name, chunk in chunks.items():
+        (directory / name).write_text(yaml.safe_dump(chunk, sort_keys=False, allow_unicode=True))
+    return directory
+
+
+def load_figures(work: Path, env: dict[str, str]) -> None:
+    for n_rules in (1000, 10_000):
+        rules = yaml_pack(work / f"yaml-{n_rules}", n_rules)
+        done = subprocess.run(
+            [sys.executable, "-c", LOAD_FIGURES, str(rules)],
+            env=env,
+            cwd=work,  # not the repository: `-c` puts the working directory before PYTHONPATH
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        load_s, compile_s = (float(v) for v in done.stdout.split())
+        if n_rules == 1000:
+            figure("rules_load_ms_1000", load_s * 1000, "ms")
+            figure("compile_ms_1000", compile_s * 1000, "ms")
+        else:
+            figure("rules_load_s_10000", load_s, "s")
+            figure("compile_ms_10000", compile_s * 1000, "ms")
+            # One worker's memory with 10,000 rules: after load, then after 100,000 decisions with
+            # distinct readers (2,000 x 20 articles, 400 x 20 places: the memos fill up).
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    RSS_AFTER_DECISIONS,
+                    str(rules),
+                    str(work / "audit"),
+                    str(REPO / "bench"),
+                ],
+                env=env,
+                cwd=work,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            loaded_mb, after_mb = (float(v) for v in done.stdout.split()[-2:])
+            figure("rss_mb_10000_rules_loaded", loaded_mb, "MB")
+            figure("rss_mb_10000_rules", after_mb, "MB")
 
 
 def pack(directory: Path, mib: float) -> int:
@@ -122,18 +231,27 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait after the workers answer")
     parser.add_argument("--pythonpath", type=Path, help="serve this source tree instead of this one")
     parser.add_argument("--quick", action="store_true", help="a 0.5 MiB pack (a smoke run)")
+    parser.add_argument("--load-only", action="store_true", help="only the load and compile figures")
     args = parser.parse_args()
     mib = 0.5 if args.quick else args.mib
     source = args.pythonpath.resolve() if args.pythonpath else REPO
     with tempfile.TemporaryDirectory(prefix="herald-rules-load-") as tmp:
         work = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HERALD_", "PROMETHEUS_"))}
+        env["PYTHONPATH"] = str(source)
+        load_figures(work, env)
+        if args.load_only:
+            return
         rules = work / "rules"
         size = pack(rules, mib)
         print(f"pack: {size / 2**20:.2f} MiB in {len(list(rules.glob('*.yaml')))} files; serving {source}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HERALD_", "PROMETHEUS_"))}
-        env["PYTHONPATH"] = str(source)
         once = subprocess.run(
-            [sys.executable, "-c", LOAD_ONCE, str(rules)], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", LOAD_ONCE, str(rules)],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         load_s, compile_s, grown_mb = (float(v) for v in once.stdout.split())
         figure("rules_load_cpu_s", load_s, "s")

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from service.decision import POSSIBLY_IN_REGION, Decision
 from service.engine import Engine
-from service.explain import region_path
 from service.inputs import Location
 from service.model import Case
 from service.ruleset import Ruleset, SourcedCase
+from service.verdicts import region_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ def coverage(ruleset: Ruleset, results: Sequence[CaseResult]) -> Coverage:
             if match.reason == POSSIBLY_IN_REGION and match.region is not None:
                 regions.add(match.region)  # the region's subdivisions were weighed, unknown as they are
             elif match.region is not None:
-                path = region_path(match.region, ruleset.regions, location)
+                path = region_path(match.region, ruleset, location)
                 regions.update(part for part in path if part in ruleset.regions)
         texts.update(f"{n.id}/{n.language}" for n in result.decision.notices)
     all_texts = [f"{n.id}/{lang}" for n in ruleset.notices.values() for lang in sorted(n.texts)]

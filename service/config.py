@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     cdn: Literal["none", "cloudfront", "cloudflare", "fastly", "akamai"] = Field(
         "none",
         description="The CDN in front of Herald: sets the country and region headers it sends (read only "
-        "from HERALD_TRUSTED_PROXIES). See the README's \"Running behind a CDN\".",
+        'from HERALD_TRUSTED_PROXIES). See the README\'s "Running behind a CDN".',
     )
     country_header: str | None = Field(
         None,

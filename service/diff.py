@@ -11,7 +11,7 @@ from typing import Any, Literal
 from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location, Reader
-from service.model import Rule, Severity
+from service.model import NoticeSeverity, Rule
 from service.ruleset import Ruleset
 
 Kind = Literal["rule", "notice", "region"]
@@ -46,7 +46,7 @@ class Change:
     @property
     def order(self) -> tuple[bool, bool, int, str]:
         """Notices before effects, gains before losses, the most serious first."""
-        rank = Severity[self.severity] if self.severity else 0
+        rank = NoticeSeverity[self.severity] if self.severity else 0
         return (self.kind == "effect", not self.gained, rank, self.id)
 
     def __str__(self) -> str:
@@ -189,7 +189,7 @@ def _viewers(old: Ruleset, new: Ruleset, rules: list[Rule]) -> list[Viewer]:
     publishers = named + ([ANY_PUBLISHER] if any(not r.article.publisher for r in rules) else [])
     readers = _readers(old, new, rules)
     areas = [*old.areas.values(), *new.areas.values()]
-    partly = {c for area in areas for s in area.subdivisions for c in [s.split("-", 1)[0]]}
+    partly = {country for area in areas for country in area.partly()}
     viewers = []
     for publisher in publishers:
         articles = {Article(publisher)}

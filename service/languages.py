@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from functools import lru_cache
 
 MAX_LANGUAGES = 10
 _TAG = re.compile(r"^[a-z]{1,8}(-[a-z0-9]{1,8})*$")
@@ -30,27 +31,27 @@ def parse_accept_language(header: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for _, _, tag in sorted(weighted)))[:MAX_LANGUAGES]
 
 
-def fallbacks(tag: str) -> Iterable[str]:
-    """`ru-ru` then `ru`; `zh-hant-tw` then `zh-hant` then `zh`."""
+@lru_cache(maxsize=4096)
+def fallbacks(tag: str) -> tuple[str, ...]:
+    """`ru-ru` then `ru`; `zh-hant-tw` then `zh-hant` then `zh`. Remembered: the same few tags
+    come with every request."""
     parts = tag.split("-")
-    for end in range(len(parts), 0, -1):
-        yield "-".join(parts[:end])
+    return tuple("-".join(parts[:end]) for end in range(len(parts), 0, -1))
 
 
-def primary(tag: str) -> str:
-    return tag.split("-", 1)[0]
+def covered(tag: str | None, wanted: Collection[str]) -> bool:
+    """`tag`, or one of its fallbacks, is one of `wanted` (a rule's `language` or `languages`)."""
+    return tag is not None and any(t in wanted for t in fallbacks(tag))
 
 
-def choose(
-    available: Collection[str],
-    preferred: Iterable[str],
-    article_language: str | None,
-    default: str,
-) -> str:
-    """The reader's languages first (each with its fallbacks), then the article's, then the default."""
-    wanted = [*preferred, article_language] if article_language else list(preferred)
-    for tag in wanted:
-        for candidate in fallbacks(tag):
-            if candidate in available:
-                return candidate
-    return default
+@lru_cache(maxsize=4096)
+def text_order(preferred: tuple[str, ...], article_language: str | None) -> tuple[str, ...]:
+    """Tags to choose a notice's text by, best first: the reader's languages, then the article's,
+    each with its fallbacks. Remembered: one per reader and article language."""
+    wanted = (*preferred, article_language) if article_language else preferred
+    return tuple(dict.fromkeys(t for tag in wanted for t in fallbacks(tag)))
+
+
+def choose(available: Collection[str], order: Iterable[str], default: str) -> str:
+    """The first of `order` (see `text_order`) that has a text, else the default."""
+    return next((tag for tag in order if tag in available), default)

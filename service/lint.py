@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from itertools import combinations
 
-from service.languages import fallbacks
-from service.model import Period, Rule
+from service.languages import covered
+from service.model import Rule
 from service.problems import Problem
 from service.ruleset import Ruleset
 
@@ -19,6 +19,8 @@ def lint(ruleset: Ruleset, now: datetime) -> list[Problem]:
         *_never_match(ruleset),
         *_duplicates(ruleset),
         *_unused(ruleset),
+        *_every_publisher(ruleset),
+        *_undated_cases(ruleset),
     ]
     return sorted(warnings)
 
@@ -33,7 +35,7 @@ def _missing_texts(ruleset: Ruleset) -> list[Problem]:
     found = []
     for rule in ruleset.rules.values():
         notice = ruleset.notices[rule.notice]
-        missing = [t for t in rule.reader.languages if not any(c in notice.texts for c in fallbacks(t))]
+        missing = [t for t in rule.reader.languages if not covered(t, notice.texts)]
         if missing:
             message = (
                 f"rule {rule.id!r} shows notice {notice.id!r} to readers who prefer {missing}, "
@@ -54,17 +56,13 @@ def _ended(ruleset: Ruleset, now: datetime) -> list[Problem]:
             f"rule {rule.id!r} ended on {rule.effective.until.isoformat()}; remove it or extend it",
         )
         for rule in ruleset.rules.values()
-        if rule.effective.until is not None and rule.effective.until <= now
+        if rule.effective.until is not None and rule.effective.ended(now)
     ]
 
 
 def _never_match(ruleset: Ruleset) -> list[Problem]:
     found = []
     for rule in ruleset.rules.values():
-        period = rule.effective
-        if period.start is not None and period.until is not None and period.until <= period.start:
-            message = f"rule {rule.id!r} can never match: `until` is not after `from`"
-            found.append(_warn(ruleset, "rules", rule.id, "effective", "never-matches", message))
         r = rule.reader
         empty = [region for region in r.regions if ruleset.areas[region].empty]
         other_paths = r.languages or "show" in (r.unknown_location, r.anonymized)
@@ -72,12 +70,6 @@ def _never_match(ruleset: Ruleset) -> list[Problem]:
             message = f"rule {rule.id!r} can never match: its regions {empty} are empty after exclusions"
             found.append(_warn(ruleset, "rules", rule.id, "reader", "never-matches", message))
     return found
-
-
-def _overlap(a: Period, b: Period) -> bool:
-    return (a.until is None or b.start is None or b.start < a.until) and (
-        b.until is None or a.start is None or a.start < b.until
-    )
 
 
 def _same_readers(a: Rule, b: Rule) -> bool:
@@ -96,7 +88,7 @@ def _duplicates(ruleset: Ruleset) -> list[Problem]:
             "in overlapping periods",
         )
         for first, second in combinations(ruleset.rules.values(), 2)
-        if _same_readers(first, second) and _overlap(first.effective, second.effective)
+        if _same_readers(first, second) and first.effective.overlaps(second.effective)
     ]
 
 
@@ -117,4 +109,39 @@ def _unused(ruleset: Ruleset) -> list[Problem]:
         _warn(ruleset, "regions", r, "id", "unused-region", f"region {r!r} is not used by any rule")
         for r in ruleset.regions
         if r not in used_regions
+    ]
+
+
+def _every_publisher(ruleset: Ruleset) -> list[Problem]:
+    """A rule without `article.publisher` shows its notice on every publisher's pages, the ones
+    added to Herald later included: worth saying, as it is rarely what an editor meant."""
+    return [
+        _warn(
+            ruleset,
+            "rules",
+            rule.id,
+            "article",
+            "every-publisher",
+            f"rule {rule.id!r} names no article.publisher: it applies to every publisher",
+        )
+        for rule in ruleset.rules.values()
+        if not rule.article.publisher
+    ]
+
+
+def _undated_cases(ruleset: Ruleset) -> list[Problem]:
+    """A case without `at` is decided at the clock's instant, so it passes today and may fail once a
+    rule's `until` passes: its result changes with the calendar."""
+    return [
+        Problem(
+            sourced.file,
+            sourced.line,
+            sourced.column,
+            "case-without-at",
+            f"case {sourced.case.name!r} has no `at`: its result changes with the calendar; "
+            "give the instant it is about, e.g. `at: 2025-01-01` (midnight UTC)",
+            "warning",
+        )
+        for sourced in ruleset.cases
+        if sourced.case.at is None
     ]

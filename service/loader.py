@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
-from service import graphs
+from service import gcpause, graphs, plainyaml
 from service.model import RULE_FILE, RuleFile
 from service.problems import Problem, RulesetInvalid
 from service.ruleset import Origin, Ruleset, SourcedCase, SourceFile
@@ -35,24 +35,43 @@ Loc = tuple[int | str, ...]
 
 @dataclass(frozen=True)
 class Parsed:
-    """One file: its name for messages, the YAML tree (keeps positions) and the validated model."""
+    """One file: its name for messages, the YAML tree (keeps positions) and the validated model.
+    A file read by `plainyaml` has no tree, only where its items are: enough to serve and lint;
+    to report problems, it is read again the positional way (see `_load`)."""
 
     name: str
     tree: Any
     model: RuleFile
+    items: Mapping[str, list[plainyaml.Item]] | None = None
+
+    def item(self, section: str, index: int) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        """Line and column of an item of a section, and of each of its keys."""
+        if self.items is not None:
+            found = self.items[section][index]
+            return found.line, found.column, found.keys
+        node = self.tree[section][index]
+        keys = {str(k): (node.lc.key(k)[0] + 1, node.lc.key(k)[1] + 1) for k in node}
+        return (*position(self.tree, (section, index)), keys)
 
     def problem(self, loc: Loc, code: str, message: str, *, at_key: bool = False) -> Problem:
         line, column = position(self.tree, loc, at_key=at_key)
         return Problem(self.name, line, column, code, message)
 
 
-def load_ruleset(directory: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES) -> Ruleset:
+def load_ruleset(
+    directory: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES, positions: bool = True
+) -> Ruleset:
     """Load and validate every rule file below `directory`. Raises RulesetInvalid with all problems,
     and nothing else: any other failure while loading (a recursion or memory limit, an overflow, a
     bug) is a problem too, at the file being read when it happened, else at the directory. A
-    service keeps its last good rules on RulesetInvalid; no rule file may take it down."""
+    service keeps its last good rules on RulesetInvalid; no rule file may take it down.
+
+    `positions`: keep where each item is defined (`Ruleset.origins`, for lint's warnings). A
+    server passes False: it never reads them, and 10,000 rules' positions weigh megabytes in
+    every worker. Errors keep their positions either way."""
     try:
-        return _load(directory, max_total_bytes)
+        with gcpause.paused():
+            return _load(directory, max_total_bytes, positions)
     except RulesetInvalid:
         raise
     except Exception as error:
@@ -70,10 +89,11 @@ def failure(where: str, error: BaseException) -> Problem:
     return Problem(where, 1, 1, "load-failed", f"the rules could not be loaded: {text}")
 
 
-def _load(directory: Path, max_total_bytes: int) -> Ruleset:
+def _load(directory: Path, max_total_bytes: int, positions: bool) -> Ruleset:
     problems: list[Problem] = []
     parsed: list[Parsed] = []
     files: list[SourceFile] = []
+    contents: dict[str, bytes] = {}  # of the files read fast, in case they must be read again
     paths = rule_files(directory)
     if not paths:
         raise RulesetInvalid([Problem(str(directory), 1, 1, "no-files", "no rule files (*.yaml) found")])
@@ -83,7 +103,7 @@ def _load(directory: Path, max_total_bytes: int) -> Ruleset:
         raise RulesetInvalid([_too_large(str(directory), total, max_total_bytes)])
     left = max_total_bytes
     for path in paths:
-        name = _display_name(path, directory)
+        name = _display_name(path)
         try:
             with path.open("rb") as file:
                 # A huge file is refused without reading it all; so are files grown since listed.
@@ -93,6 +113,8 @@ def _load(directory: Path, max_total_bytes: int) -> Ruleset:
                 raise RulesetInvalid([_too_large(str(directory), max_total_bytes - left, max_total_bytes)])
             files.append(SourceFile(name, hashlib.sha256(data).hexdigest()))
             one, found = parse_file(name, data)
+            if one is not None and one.tree is None:
+                contents[name] = data
         except RulesetInvalid:
             raise
         except OSError as error:
@@ -102,7 +124,11 @@ def _load(directory: Path, max_total_bytes: int) -> Ruleset:
         problems += found
         if one is not None:
             parsed.append(one)
-    problems += cross_check(parsed)
+    across = cross_check(parsed)
+    if across and contents:  # the positional way, to point at each problem
+        parsed = [p if p.tree is not None else _positional(p.name, contents[p.name]) for p in parsed]
+        across = cross_check(parsed)
+    problems += across
     if problems:
         raise RulesetInvalid(problems)
     return Ruleset.build(
@@ -110,12 +136,12 @@ def _load(directory: Path, max_total_bytes: int) -> Ruleset:
         notices=[n for p in parsed for n in p.model.notices],
         rules=[r for p in parsed for r in p.model.rules],
         cases=tuple(
-            SourcedCase(case, p.name, position(p.tree, ("cases", i))[0])
+            SourcedCase(case, p.name, *p.item("cases", i)[:2])
             for p in parsed
             for i, case in enumerate(p.model.cases)
         ),
         files=tuple(files),
-        origins=_origins(parsed),
+        origins=_origins(parsed) if positions else None,
     )
 
 
@@ -129,9 +155,7 @@ def _origins(parsed: Sequence[Parsed]) -> dict[tuple[str, str], Origin]:
     for p in parsed:
         for section in ("regions", "notices", "rules"):
             for i, item in enumerate(getattr(p.model, section)):
-                node = p.tree[section][i]
-                keys = {str(k): (node.lc.key(k)[0] + 1, node.lc.key(k)[1] + 1) for k in node}
-                line, column = position(p.tree, (section, i))
+                line, column, keys = p.item(section, i)
                 origins[section, item.id] = Origin(p.name, line, column, keys)
     return origins
 
@@ -146,21 +170,37 @@ def rule_files(directory: Path) -> list[Path]:
     )
 
 
-def _display_name(path: Path, directory: Path) -> str:
+def _display_name(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
 
-def parse_file(name: str, data: bytes) -> tuple[Parsed | None, list[Problem]]:
-    """Parse and validate one file's structure (cross-file references are checked later)."""
+def _positional(name: str, data: bytes) -> Parsed:
+    parsed, _ = parse_file(name, data, fast=False)
+    assert parsed is not None, "a file valid when read fast is valid when read the positional way"
+    return parsed
+
+
+def parse_file(name: str, data: bytes, *, fast: bool = True) -> tuple[Parsed | None, list[Problem]]:
+    """Parse and validate one file's structure (cross-file references are checked later).
+    With `fast`, a plain file is read by libyaml (see `plainyaml`); a file that is not plain or
+    not valid is read the positional way, so that every problem is at its line and column."""
     if len(data) > MAX_FILE_BYTES:
         return None, [Problem(name, 1, 1, "too-large", f"file is larger than {MAX_FILE_BYTES} bytes")]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         return None, [Problem(name, 1, 1, "encoding", f"file is not UTF-8 text ({e.reason})")]
+    if fast:
+        try:
+            read = plainyaml.read(text)
+            if isinstance(read.data, dict | None):
+                model = RuleFile.model_validate(read.data or {}, context=RULE_FILE)
+                return Parsed(name, None, model, read.items), []
+        except (plainyaml.NotPlain, ValidationError):
+            pass  # read again below, the way that says where
     try:
         tree = _yaml().load(text)
         plain = to_plain(tree)
@@ -348,7 +388,7 @@ def _problem_from_pydantic(name: str, tree: Any, error: Any) -> Problem:
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
         close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
         message += f"; did you mean {close[0]!r}?" if close else ""
-    elif kind in ("value_error", "assertion_error"):
+    elif kind in ("value_error", "assertion_error", "no_time_zone", "until_not_after_from"):
         message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         message = f"{where}: {message}" if where and not isinstance(loc[-1], int) else message
     elif kind in ("unknown_country", "unknown_subdivision"):  # our own: the message says it all
@@ -367,22 +407,23 @@ def _problem_from_pydantic(name: str, tree: Any, error: Any) -> Problem:
 def cross_check(parsed: Sequence[Parsed]) -> list[Problem]:
     """Unique ids, references that resolve, and regions that do not include themselves."""
     problems: list[Problem] = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], tuple[Parsed, int]] = {}
     for p in parsed:
         for section in ("regions", "notices", "rules"):
             for i, item in enumerate(getattr(p.model, section)):
                 key = (section, item.id)
-                where = f"{p.name}:{position(p.tree, (section, i, 'id'))[0]}"
                 if key in seen:
+                    first, j = seen[key]
+                    where = f"{first.name}:{position(first.tree, (section, j, 'id'))[0]}"
                     problems.append(
                         p.problem(
                             (section, i, "id"),
                             "duplicate-id",
-                            f"{section[:-1]} id {item.id!r} is already defined at {seen[key]}",
+                            f"{section[:-1]} id {item.id!r} is already defined at {where}",
                         )
                     )
                 else:
-                    seen[key] = where
+                    seen[key] = (p, i)
     regions = {r.id: r for p in parsed for r in p.model.regions}
     notices = {n.id for p in parsed for n in p.model.notices}
     for p in parsed:

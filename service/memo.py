@@ -46,9 +46,9 @@ class ByteBoundedMemo(Generic[K, V]):
         weight = self._weigh(key, value)
         if weight > self.max_bytes:
             return value
+        entry = (value, weight)
         with self._lock:
-            if key not in self._entries:
-                self._entries[key] = (value, weight)
+            if self._entries.setdefault(key, entry) is entry:  # one hash of the key, not two
                 self.bytes += weight
                 while self.bytes > self.max_bytes:
                     _, (_, gone) = self._entries.popitem(last=False)

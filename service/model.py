@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime, time
 from enum import IntEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -31,6 +32,7 @@ class Strict(BaseModel):
 
 
 RULE_FILE = {"rule_file": True}  # validation context of the loader
+ARCHIVE = {"archive": True}  # validation context of a ruleset read back from the audit archive
 
 
 def _listify(value: Any, info: ValidationInfo) -> Any:
@@ -39,12 +41,18 @@ def _listify(value: Any, info: ValidationInfo) -> Any:
     return [value] if isinstance(value, str) and info.context == RULE_FILE else value
 
 
+# Interned: 10,000 rules name the same few hundred ids, codes and tags tens of thousands of times;
+# one object per distinct text keeps megabytes out of every worker (and makes comparisons cheap).
 def _lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+    return _interned(value.strip().lower()) if isinstance(value, str) else value
 
 
 def _upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
+    return _interned(value.strip().upper()) if isinstance(value, str) else value
+
+
+def _interned(text: str) -> str:
+    return sys.intern(text) if len(text) <= 200 else text
 
 
 def _country(code: str) -> str:
@@ -64,8 +72,8 @@ def _ip(text: str) -> str:
 
 
 def to_utc(value: Any) -> Any:
-    """A date means midnight UTC; a naive date-time is UTC; an aware one is converted to UTC.
-    Numbers are refused: an instant is written as an RFC 3339 text, never as seconds."""
+    """A date means midnight UTC; a date-time must say its zone (`Z` or an offset) and is converted
+    to UTC. Numbers are refused: an instant is written as an RFC 3339 text, never as seconds."""
     if isinstance(value, int | float):
         raise ValueError("expected an RFC 3339 date-time such as 2025-01-01T00:00:00Z, not a number")
     if isinstance(value, datetime):
@@ -81,16 +89,27 @@ def to_utc(value: Any) -> Any:
 
 
 def _aware(value: datetime) -> datetime:
-    """`value` in UTC. An offset that carries it past year 9999 or before year 1 is a ValueError
-    (a 422 or a file:line error), not the OverflowError Python raises."""
+    """`value` in UTC. A date-time without a zone is refused, with the fixed form in the message:
+    `2024-03-01T12:00:00` read as UTC would move a rule by hours for an editor who meant Moscow
+    time, silently. An offset that carries it past year 9999 or before year 1
+    is a ValueError (a 422 or a file:line error), not the OverflowError Python raises."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        shown = value.isoformat(timespec="seconds" if not value.microsecond else "microseconds")
+        raise PydanticCustomError(
+            "no_time_zone",
+            f"date-time {shown} has no time zone; write {shown}Z for UTC, or give an offset "
+            f"such as {shown}+03:00 (a date alone, {value.date().isoformat()}, means midnight UTC)",
+        )
     try:
         return value.astimezone(UTC)
     except OverflowError:
         raise ValueError(
             f"{value.isoformat()} is outside the calendar once converted to UTC (years 1 to 9999)"
         ) from None
+
+
+def _shown(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 # The JSON schemas say what callers may send: letters in either case (they are normalized).
@@ -163,8 +182,9 @@ class Region(Strict):
 # ---- notices -------------------------------------------------------------------------------
 
 
-class Severity(IntEnum):
-    """Ordered so that the most serious sorts first."""
+class NoticeSeverity(IntEnum):
+    """A notice's severity, ordered so that the most serious sorts first (how bad a problem in a
+    rule file is, is `problems.ProblemLevel`)."""
 
     legal = 0
     warning = 1
@@ -205,7 +225,7 @@ class Notice(Strict):
     @property
     def rank(self) -> tuple[int, int, str]:
         """Order of display: severity, then higher priority first, then id."""
-        return (Severity[self.severity], -self.priority, self.id)
+        return (NoticeSeverity[self.severity], -self.priority, self.id)
 
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -253,8 +273,39 @@ class Period(Strict):
     start: Instant | None = Field(default=None, alias="from")
     until: Instant | None = None
 
-    def holds(self, at: datetime) -> bool:
-        return (self.start is None or self.start <= at) and (self.until is None or at < self.until)
+    @model_validator(mode="after")
+    def _until_after_from(self, info: ValidationInfo) -> Period:
+        # An error, not a warning: such a rule can never match, and the editor meant something else.
+        # Archived rulesets are read as they were served: one loaded when this was only a warning
+        # must still replay.
+        if info.context == ARCHIVE:
+            return self
+        if self.empty and self.start is not None and self.until is not None:  # (the types' sake)
+            raise PydanticCustomError(
+                "until_not_after_from",
+                f"until ({_shown(self.until)}) is not after from ({_shown(self.start)}): "
+                "the rule could never apply; `until` is exclusive",
+            )
+        return self
+
+    # The one place the period's bounds are read: the engine (by window), explain and lint. In
+    # effect at `at`: started and not ended.
+    def started(self, at: datetime) -> bool:
+        return self.start is None or self.start <= at
+
+    def ended(self, at: datetime) -> bool:
+        return self.until is not None and self.until <= at
+
+    @property
+    def empty(self) -> bool:
+        """No instant is in the period: `until` is not after `from`."""
+        return self.start is not None and self.until is not None and self.until <= self.start
+
+    def overlaps(self, other: Period) -> bool:
+        """Some instant is in both periods."""
+        return (self.until is None or other.start is None or other.start < self.until) and (
+            other.until is None or self.start is None or self.start < other.until
+        )
 
 
 class Rule(Strict):

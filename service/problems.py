@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+ProblemLevel = Literal["error", "warning"]  # how bad a problem is (a notice has a `NoticeSeverity`)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -17,7 +18,7 @@ class Problem:
     column: int
     code: str
     message: str
-    severity: Severity = "error"
+    severity: ProblemLevel = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message} [{self.code}]"
@@ -38,8 +39,23 @@ class RulesetInvalid(Exception):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
-        count = sum(p.severity == "error" for p in self.problems)
-        super().__init__(f"{count} error(s) in rule files")
+        super().__init__(tally(self.problems, "error"))
+
+    @property
+    def summary(self) -> str:
+        """The one line printed after the problems: `2 errors in 2 files`."""
+        return str(self.args[0])
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def tally(problems: Iterable[Problem], severity: ProblemLevel) -> str:
+    """`2 errors in 2 files`, `1 warning in 1 file`, `0 errors`: the problems of one severity."""
+    chosen = [p for p in problems if p.severity == severity]
+    files = len({p.file for p in chosen})
+    return plural(len(chosen), severity) + (f" in {plural(files, 'file')}" if chosen else "")

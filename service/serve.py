@@ -144,7 +144,9 @@ class HeraldServer(BaseApplication):  # type: ignore[misc]
         if self.rejected is not None and files == self.rejected[0]:  # the same broken files again
             return False
         try:
-            ruleset = load_ruleset(self.settings.rules_dir, max_total_bytes=self.settings.rules_max_bytes)
+            ruleset = load_ruleset(
+                self.settings.rules_dir, max_total_bytes=self.settings.rules_max_bytes, positions=False
+            )
             engine = self.last_good if ruleset.hash == self.last_good.hash else Engine(ruleset)
         except RulesetInvalid as invalid:
             self.rejected = (files, invalid)

@@ -381,7 +381,20 @@ def test_explain_validates_like_decisions(client: FlaskClient) -> None:
             400,
             "the key 'publisher' appears twice",
         ),
+        (
+            b'{"article": {"publisher": "rferl"}, "reader": {"country": "RU", "country": "US"}}',
+            400,
+            "the key 'country' appears twice",
+        ),
+        (
+            b'{"article": {"publisher": "rferl"}, "article": {"publisher": "x"}}',
+            400,
+            "'article' appears twice",
+        ),
+        (b'\xef\xbb\xbf{"article": {"publisher": "rferl"}}', 400, "the body is not valid JSON"),
+        (b'{"article": {"publisher": "rf\x01rl"}}', 400, "the body is not valid JSON"),
         (b'{"article": {"publisher": "rferl"}, "at": NaN}', 400, "NaN is not a JSON number"),
+        (b'{"article": {"publisher": "rferl", "id": NaN}}', 400, "NaN is not a JSON number"),
         (b'{"article": {"publisher": "rferl"}, "x": Infinity}', 400, "Infinity is not a JSON number"),
         (b'{"article": {"publisher": "rf\xffrl"}}', 400, "the body is not UTF-8 (byte 29)"),
         (b'{"article": {"publisher": "rferl"},}', 400, "the body is not valid JSON"),
@@ -425,3 +438,4 @@ def test_a_made_up_method_does_not_grow_the_metrics(client: FlaskClient) -> None
     assert "BREW" not in text
     count = 'herald_request_duration_seconds_count{endpoint="unmatched",method="other",status="405"}'
     assert f"{count} 20.0" in text
+

@@ -51,6 +51,35 @@ def test_an_instant_that_leaves_the_calendar_in_utc_is_a_422(client: FlaskClient
         assert "outside the calendar" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("at", ["2025-03-01T12:00:00", "2025-03-01 12:00:00", "2025-03-01T12:00"])
+@pytest.mark.parametrize("how", ["post", "batch", "explain"])
+def test_an_instant_without_a_zone_is_a_422_showing_the_fixed_form(
+    client: FlaskClient, how: str, at: str
+) -> None:
+    response = call(client, how, RFERL, at)
+    assert response.status_code == 422
+    (error,) = response.get_json()["errors"]
+    assert error["location"] == "/at" and error["type"] == "no_time_zone"
+    assert "has no time zone; write 2025-03-01T12:00:00Z for UTC" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [("2100-03-01", "2100-03-01T00:00:00Z"), ("2100-03-01T12:00:00+03:00", "2100-03-01T09:00:00Z")],
+)
+def test_a_date_is_midnight_utc_and_an_offset_is_converted(
+    client: FlaskClient, at: str, expected: str
+) -> None:
+    response = call(client, "post", RFERL, at)  # the future: a what-if on the rules served now
+    assert response.status_code == 200 and response.get_json()["at"] == expected
+
+
+def test_the_preview_form_reads_its_instant_as_utc(client: FlaskClient) -> None:
+    """The form's field is labelled UTC and a browser's datetime-local sends no zone."""
+    response = call(client, "preview", RFERL, "2025-03-01T12:00")
+    assert response.status_code == 200 and "has no time zone" not in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     ("at", "status"),
     [

@@ -24,10 +24,10 @@ class Disk:
         self.full = False
         self.written: list[tuple[str, Any]] = []
 
-    def decision(self, decision_id: str, *_: Any, **__: Any) -> None:
+    def decisions(self, batch: list[tuple[str, Any, Any]], *_: Any, **__: Any) -> None:
         if self.full:
             raise OSError(28, "No space left on device")
-        self.written.append(("decision", decision_id))
+        self.written += [("decision", decision_id) for decision_id, _, _ in batch]
 
     def records_lost(self, count: int, since: datetime) -> None:
         if self.full:

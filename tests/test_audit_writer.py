@@ -251,3 +251,50 @@ def test_lines_are_canonical_json(tmp_path: Path) -> None:
     (path,) = write_log(tmp_path)
     for line in lines(path):
         assert orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS) + b"\n" == line
+
+
+def test_a_batch_is_one_write_chained_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = AuditWriter(tmp_path, node="n1", chain=Chain())
+    writer.open()
+    writer.write("started", {})
+    writes: list[int] = []
+    real_write = os.write
+
+    def counted(fd: int, data: bytes | memoryview) -> int:
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr("service.audit.writer.os.write", counted)
+    records = writer.write_many("decision", [{"i": i} for i in range(5)])
+    assert len(writes) == 1
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5]
+    assert [r["prev"] for r in records[1:]] == [r["hash"] for r in records[:-1]]
+    writer.close()
+    assert [r.get("i") for r in file_records(writer.path) if r["kind"] == "decision"] == [0, 1, 2, 3, 4]  # type: ignore[arg-type]
+    assert verify([tmp_path]).ok
+
+
+def test_a_batch_that_cannot_be_written_leaves_no_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = AuditWriter(tmp_path, node="n1", chain=Chain())
+    writer.open()
+    writer.write("started", {})
+    real_write = os.write
+    calls = 0
+
+    def disk_fills(fd: int, data: bytes | memoryview) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return real_write(fd, bytes(data)[: len(data) // 2])  # a short write, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("service.audit.writer.os.write", disk_fills)
+    with pytest.raises(OSError):
+        writer.write_many("decision", [{"i": i} for i in range(3)])
+    monkeypatch.setattr("service.audit.writer.os.write", real_write)
+    writer.write("decision", {"i": "after"})
+    writer.close()
+    assert [r.get("i") for r in file_records(writer.path) if r["kind"] == "decision"] == ["after"]  # type: ignore[arg-type]
+    assert verify([tmp_path]).ok

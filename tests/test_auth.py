@@ -147,6 +147,7 @@ def test_the_dashboard_asks_the_browser_for_the_key(
     client = keyed_client(make_app, settings, keys)
     challenge = client.get("/audit")
     assert challenge.status_code == 401 and challenge.headers["WWW-Authenticate"] == 'Basic realm="herald"'
+    assert "give it as the password (any user name) when the browser asks" in challenge.get_json()["detail"]
     basic = base64.b64encode(f"anyone:{keys['auditor']}".encode()).decode()
     assert client.get("/audit", headers={"Authorization": f"Basic {basic}"}).status_code == 200
     wrong = base64.b64encode(b"anyone:hk_nope").decode()

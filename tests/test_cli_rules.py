@@ -41,16 +41,20 @@ def test_check_a_typo_points_at_its_line(rules: Path) -> None:
         "rules/policies/rferl.yaml:11:17: error: unknown region 'rusia'; "
         "did you mean 'russia'? [unknown-region]" in output
     )
-    assert output.strip().splitlines()[-1] == "rules: invalid, 1 error, 0 warnings"
+    assert output.strip().splitlines()[-1] == "rules: invalid, 1 error in 1 file, 0 warnings"
 
 
-@pytest.mark.parametrize(("flags", "code"), [((), 0), (("--strict",), 1)])
-def test_check_warnings_fail_only_when_strict(rules: Path, flags: tuple[str, ...], code: int) -> None:
+@pytest.mark.parametrize(
+    ("flags", "code", "verdict"), [((), 0, "ok"), (("--strict",), 1, "failed (--strict)")]
+)
+def test_check_warnings_fail_only_when_strict(
+    rules: Path, flags: tuple[str, ...], code: int, verdict: str
+) -> None:
     write(rules / "spare.yaml", "regions:\n  - {id: belarus, countries: [BY]}\n")
     exit_code, output = run("rules", "check", "rules", *flags)
     assert exit_code == code
     assert "rules/spare.yaml:2:6: warning: region 'belarus' is not used by any rule [unused-region]" in output
-    assert "rules: ok, 0 errors, 1 warning; sha256:" in output
+    assert output.splitlines()[-1].startswith(f"rules: {verdict}, 0 errors, 1 warning in 1 file; sha256:")
 
 
 def test_check_json(rules: Path) -> None:

@@ -406,7 +406,7 @@ def test_an_invalid_revision_names_its_file_and_line(repo: Path) -> None:
     git(repo, "commit", "-q", "-am", "broken")
     code, output = run("HEAD~1", "HEAD")
     assert code == 2
-    assert "Error: NEW HEAD: 1 error(s) in rule files" in output
+    assert "Error: NEW HEAD: 1 error in 1 file\n" in output
     assert "HEAD:rules/rules.yaml:3:13: error: unknown notice 'nowhere'" in output
 
 
@@ -418,6 +418,11 @@ def test_an_invalid_revision_names_its_file_and_line(repo: Path) -> None:
         (["HEAD:nowhere", "HEAD"], "Error: OLD: revision 'HEAD' has no 'nowhere'"),
         (["HEAD:rules/rules.yaml", "HEAD"], "Error: OLD: HEAD:rules/rules.yaml is not a directory"),
         (["HEAD", "HEAD", "--at", "soon"], "Invalid value for --at: 'soon' is not an RFC 3339 instant"),
+        (
+            ["HEAD", "HEAD", "--at", "2025-06-01T12:00"],
+            "Invalid value for --at: '2025-06-01T12:00': date-time 2025-06-01T12:00:00 has no time zone; "
+            "write 2025-06-01T12:00:00Z for UTC",
+        ),
     ],
 )
 def test_user_errors_are_one_clean_message(repo: Path, args: list[str], message: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.languages import MAX_LANGUAGES, choose, fallbacks, parse_accept_language, primary
+from service.languages import MAX_LANGUAGES, choose, covered, fallbacks, parse_accept_language, text_order
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_parse_accept_language_keeps_the_best_few() -> None:
 )
 def test_fallbacks(tag: str, expected: list[str]) -> None:
     assert list(fallbacks(tag)) == expected
-    assert primary(tag) == expected[-1]
+    assert covered(tag, {expected[-1]}) and not covered(tag, {"xx"}) and not covered(None, {"xx"})
 
 
 TEXTS = {"en", "ru", "uk"}
@@ -78,4 +78,4 @@ TEXTS = {"en", "ru", "uk"}
 def test_choose(
     available: set[str], preferred: list[str], article_language: str | None, expected: str
 ) -> None:
-    assert choose(available, preferred, article_language, "en") == expected
+    assert choose(available, text_order(tuple(preferred), article_language), "en") == expected

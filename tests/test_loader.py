@@ -257,6 +257,48 @@ BROKEN: list[tuple[str, dict[str, str], list[str]]] = [
         ],
     ),
     (
+        "a date-time without a zone in a rule: the message shows the fixed form",
+        {
+            "r.yaml": NOTICE + "rules:\n  - id: r\n    notice: undesirable\n    reader: {anonymized: show}\n"
+            "    effective: {from: 2024-03-01T12:00:00}\n"
+        },
+        [
+            "rules/r.yaml:11:23: error: rules.0.effective.from: date-time 2024-03-01T12:00:00 has no time "
+            "zone; write 2024-03-01T12:00:00Z for UTC, or give an offset such as 2024-03-01T12:00:00+03:00 "
+            "(a date alone, 2024-03-01, means midnight UTC) [no-time-zone]"
+        ],
+    ),
+    (
+        "a quoted date-time without a zone in a case",
+        {
+            "r.yaml": "cases:\n  - name: c\n    article: {publisher: p}\n    at: '2024-03-01 12:00'\n"
+            "    expect: {notices: []}\n"
+        },
+        ["rules/r.yaml:4:9: error: cases.0.at: date-time 2024-03-01T12:00:00 has no time zone; …"],
+    ),
+    (
+        "until equal to from",
+        {
+            "r.yaml": NOTICE + "rules:\n  - id: r\n    notice: undesirable\n    reader: {anonymized: show}\n"
+            "    effective: {from: 2024-03-01, until: 2024-03-01T00:00:00Z}\n"
+        },
+        [
+            "rules/r.yaml:11:16: error: rules.0.effective: until (2024-03-01T00:00:00Z) is not after from "
+            "(2024-03-01T00:00:00Z): the rule could never apply; `until` is exclusive [until-not-after-from]"
+        ],
+    ),
+    (
+        "until before from, in another zone",
+        {
+            "r.yaml": NOTICE + "rules:\n  - id: r\n    notice: undesirable\n    reader: {anonymized: show}\n"
+            "    effective:\n      from: 2024-03-01T03:00:00+03:00\n      until: 2024-02-29T23:00:00Z\n"
+        },
+        [
+            "rules/r.yaml:12:7: error: rules.0.effective: until (2024-02-29T23:00:00Z) "
+            "is not after from (2024-03-01T00:00:00Z): …"
+        ],
+    ),
+    (
         "YAML alias refused",
         {"r.yaml": "regions:\n  - id: a\n    countries: &c [RU]\n  - id: b\n    countries: *c\n"},
         [
@@ -404,7 +446,7 @@ def test_problem_as_dict() -> None:
         "message": "unknown key 'x'",
     }
     assert str(RulesetInvalid([problem, problem])).count("\n") == 1
-    assert RulesetInvalid([problem]).args == ("1 error(s) in rule files",)
+    assert RulesetInvalid([problem]).args == ("1 error in 1 file",)
 
 
 def test_golden_error_output(monkeypatch: pytest.MonkeyPatch) -> None:

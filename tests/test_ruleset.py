@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.loader import load_ruleset
-from service.model import Region
+from service.model import Region, Rule
 from service.ruleset import Area, Ruleset, union
 
 # ---- areas ---------------------------------------------------------------------------------
@@ -239,3 +239,34 @@ def test_ruleset_is_immutable(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         ruleset.rules["to-russia"].notice = "other"  # type: ignore[misc]
     assert list(ruleset.rules) == sorted(ruleset.rules)
+
+
+def test_an_archived_ruleset_from_before_until_after_from_was_an_error_still_reads(tmp_path: Path) -> None:
+    """Rulesets archived when `until` at `from` was only a warning must still replay (#12)."""
+    data = json.loads(ruleset_of(tmp_path, ONE_FILE).canonical_bytes())
+    data["rules"][0]["effective"] = {"from": "2024-03-01T00:00:00Z", "until": "2024-03-01T00:00:00Z"}
+    again = Ruleset.from_canonical(data)
+    assert (
+        again.rules[data["rules"][0]["id"]].effective.until
+        == again.rules[data["rules"][0]["id"]].effective.start
+    )
+    with pytest.raises(ValidationError, match="is not after from"):
+        Rule.model_validate(data["rules"][0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Body",
+        "Ünïcode ✓ 😀",
+        'quotes \\" and \\\\ backslash',
+        "tab\\tand\\u2028line sep",
+        "ctl \\u0001\\u001f",
+    ],
+)
+def test_canonical_bytes_are_what_json_writes(tmp_path: Path, body: str) -> None:
+    """The hash is archived with every decision: its bytes must not change with the writer."""
+    text = ONE_FILE["all.yaml"].replace("body: Body", f'body: "{body}"', 1)
+    ruleset = ruleset_of(tmp_path, {"all.yaml": text})
+    expected = json.dumps(ruleset.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert ruleset.canonical_bytes() == expected.encode()

@@ -132,6 +132,46 @@ def test_broken_rules_stop_the_start_with_file_and_line(
     assert "Traceback" not in output
 
 
+TWO_FILES = {
+    "a.yaml": "regions:\n  - {id: russia, countries: [RU]}\nnotices:\n"
+    "  - {id: n, severity: legal, default_language: en, texts: {en: {title: T, body: B}}}\n"
+    "rules:\n  - id: r\n    notice: n\n    article: {publisher: rferl}\n    reader: {regions: [russia]}\n"
+    "    effective: {from: 2025-03-01, until: 2025-03-01}\n",
+    "b.yaml": "cases:\n  - name: c\n    article: {publisher: rferl}\n    at: 2025-03-01T12:00:00\n"
+    "    expect: {notices: []}\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "summary"),
+    [
+        (("serve", "--port", "1", "--rules"), "2 errors in 2 files"),
+        (("rules", "test"), "2 errors in 2 files"),
+        (("rules", "check"), "{dir}: invalid, 2 errors in 2 files, 0 warnings"),
+    ],
+)
+def test_errors_are_printed_once_then_one_summary_line(
+    tmp_path: Path, command: tuple[str, ...], summary: str
+) -> None:
+    for name, text in TWO_FILES.items():
+        (tmp_path / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    result = subprocess.run(
+        [str(HERALD), *command, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).splitlines()
+    assert lines == [
+        f"{tmp_path}/a.yaml:10:16: error: rules.0.effective: until (2025-03-01T00:00:00Z) is not after "
+        "from (2025-03-01T00:00:00Z): the rule could never apply; `until` is exclusive "
+        "[until-not-after-from]",
+        f"{tmp_path}/b.yaml:4:9: error: cases.0.at: date-time 2025-03-01T12:00:00 has no time zone; write "
+        "2025-03-01T12:00:00Z for UTC, or give an offset such as 2025-03-01T12:00:00+03:00 (a date alone, "
+        "2025-03-01, means midnight UTC) [no-time-zone]",
+        summary.format(dir=tmp_path),
+    ]
+
+
 def test_logs_are_json_lines_with_decision_ids_and_reduced_addresses(tmp_path: Path) -> None:
     import json as jsonlib
 

@@ -32,6 +32,8 @@ def bounded_tags(tags: Iterable[str], named: frozenset[str]) -> tuple[list[str],
     """Tags as recorded: every tag in `named` whole, at most TAGS_MAX others, each cut to TAG_MAX;
     with the count of tags left out (`items`) and of characters cut (`chars`) when any were."""
     everything = sorted(tags)
+    if len(everything) <= TAGS_MAX and max(map(len, everything), default=0) <= TAG_MAX:
+        return everything, {}  # the common case, decided without looking at `named`
     others = [t for t in everything if t not in named]
     if len(others) <= TAGS_MAX and all(len(t) <= TAG_MAX for t in others):
         return everything, {}
@@ -68,6 +70,11 @@ def bounded_article(
     fields: dict[str, Any], tags: Iterable[str], named: frozenset[str]
 ) -> tuple[dict[str, Any], Cut]:
     """The article's recorded fields with id, url and tags bounded, and what was cut from each."""
+    article_id, url = fields.get("id"), fields.get("url")
+    if (article_id is None or len(article_id) <= ID_MAX) and (url is None or len(url) <= URL_MAX):
+        recorded, counts = bounded_tags(tags, named)
+        if not counts:  # the common case: nothing to cut, nothing to count
+            return {**fields, "tags": recorded}, {}
     cut: Cut = {}
     bounded = dict(fields)
     for name, limit in (("id", ID_MAX), ("url", URL_MAX)):

@@ -11,13 +11,15 @@ from typing import Any, Protocol
 from service.audit.address import AddressMode, reduce_address
 from service.audit.archive import Archive, Load
 from service.audit.chain import Chain
-from service.audit.records import decision_fields, ruleset_fields
+from service.audit.records import decision_fields, reader_fields, ruleset_fields
 from service.audit.witness import Witness
 from service.audit.writer import AuditWriter, parse_fsync
 from service.config import Settings
 from service.decision import Decision
 from service.inputs import Article
 from service.ruleset import Ruleset
+
+Logged = tuple[str, Article, Decision]  # a decision id, the article and its decision
 
 
 class Events(Protocol):
@@ -28,6 +30,14 @@ class Events(Protocol):
         decision_id: str,
         article: Article,
         decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = ...,
+        named_tags: frozenset[str] = ...,
+    ) -> None: ...
+    def decisions(
+        self,
+        batch: Sequence[Logged],
         address: str | None,
         *,
         what_if: bool = ...,
@@ -48,6 +58,16 @@ class NoAudit:
         decision_id: str,
         article: Article,
         decision: Decision,
+        address: str | None,
+        *,
+        what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
+    ) -> None:
+        return None
+
+    def decisions(
+        self,
+        batch: Sequence[Logged],
         address: str | None,
         *,
         what_if: bool = False,
@@ -94,11 +114,37 @@ class AuditLog:
         named_tags: frozenset[str] = frozenset(),
     ) -> None:
         """`named_tags`: the tags the decision's rules name, kept whole in the record (see bounds.py)."""
+        self.decisions([(decision_id, article, decision)], address, what_if=what_if, named_tags=named_tags)
+
+    def decisions(
+        self,
+        batch: Sequence[Logged],
+        address: str | None,
+        *,
+        what_if: bool = False,
+        named_tags: frozenset[str] = frozenset(),
+    ) -> None:
+        """The decisions of one request (one reader, one instant), written in one group commit: all
+        are recorded or none is (and the caller counts them lost)."""
         network = reduce_address(address, self.address, self.address_key)
-        fields = decision_fields(
-            decision_id, article, decision, network, what_if=what_if, named_tags=named_tags
+        # One reader, one instant: the reader's fields are built once (the writer serializes them
+        # with each record, whose hash covers them).
+        reader = reader_fields(batch[0][2], network) if batch else None
+        self.writer.write_many(
+            "decision",
+            [
+                decision_fields(
+                    decision_id,
+                    article,
+                    decision,
+                    network,
+                    what_if=what_if,
+                    named_tags=named_tags,
+                    reader=reader,
+                )
+                for decision_id, article, decision in batch
+            ],
         )
-        self.writer.write("decision", fields)
 
     def started(self) -> None:
         self._event("started", {"herald": _version()})

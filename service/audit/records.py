@@ -30,14 +30,16 @@ def decision_fields(
     *,
     what_if: bool = False,
     named_tags: frozenset[str] = frozenset(),
+    reader: Fields | None = None,
 ) -> Fields:
     """A decision as logged: the inputs the engine saw (so it can be replayed) and what it answered.
 
     `what_if` is present, and true, only on a what-if decision (asked with `at`, not a page view):
     records written before it existed, and every page view, simply lack it (read it as false).
     Long ids, urls and tags are cut (service/audit/bounds.py; the tags in `named_tags`, which rules
-    name, never are); `cut` is present only when something was, and says what and how much."""
-    location = decision.reader
+    name, never are); `cut` is present only when something was, and says what and how much.
+    `reader`: `reader_fields(decision, network)` when the caller has it already (a batch's decisions
+    share one reader)."""
     recorded, cut = bounded_article(
         {
             "id": article.id,
@@ -56,24 +58,30 @@ def decision_fields(
         "ruleset": decision.ruleset,
         "at": iso(decision.at),
         "article": recorded,
-        "reader": {
-            "country": location.country,
-            "subdivision": location.subdivision,
-            "source": location.source,
-            "anonymized": location.anonymized,
-            "languages": list(decision.languages),
-            "network": network,
-            # What each source said before merging, with the data that said it (GeoIP type and
-            # build date, CDN header): present only when some source was asked.
-            **({"said": [said.as_dict() for said in location.said]} if location.said else {}),
-            **({"anonymizers": list(location.anonymizers)} if location.anonymizers else {}),
-        },
+        "reader": reader if reader is not None else reader_fields(decision, network),
         "rules": list(decision.rules),
         "matches": [
             {"rule": m.rule, "reason": m.reason, "region": m.region, "code": m.code} for m in decision.matches
         ],
         "notices": [{"id": n.id, "language": n.language, "rules": list(n.rules)} for n in decision.notices],
         "effects": list(decision.effects),
+    }
+
+
+def reader_fields(decision: Decision, network: str | None) -> Fields:
+    """The reader as logged: where the decision placed it, its languages and its reduced address."""
+    location = decision.reader
+    return {
+        "country": location.country,
+        "subdivision": location.subdivision,
+        "source": location.source,
+        "anonymized": location.anonymized,
+        "languages": list(decision.languages),
+        "network": network,
+        # What each source said before merging, with the data that said it (GeoIP type and
+        # build date, CDN header): present only when some source was asked.
+        **({"said": [said.as_dict() for said in location.said]} if location.said else {}),
+        **({"anonymizers": list(location.anonymizers)} if location.anonymizers else {}),
     }
 
 

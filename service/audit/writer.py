@@ -7,7 +7,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ class AuditWriter:
         self._announce = True
         pending, self._pending = self._pending, []
         for kind, fields in pending:
-            self._append(kind, fields, now)
+            self._append(kind, (fields,), now)
         return old
 
     def _close_fd(self, fd: int) -> None:
@@ -139,6 +139,11 @@ class AuditWriter:
 
     def write(self, kind: str, fields: Fields) -> dict[str, Any]:
         """Appends one record and flushes it to the OS before returning; raises if it cannot."""
+        return self.write_many(kind, (fields,))[0]
+
+    def write_many(self, kind: str, many: Sequence[Fields]) -> list[dict[str, Any]]:
+        """Appends records of one kind (a batch's decisions) under one lock, chained in order, in one
+        `write` (group commit): all of them are in the file, or none is, and the caller is told."""
         with self._lock:
             if self._broken is not None:  # a write failed: continue in a new file, saying so
                 self.open(prefer=self._broken)
@@ -147,44 +152,52 @@ class AuditWriter:
                 raise RuntimeError("audit writer is closed")
             now = self.clock()
             if self._size < self.max_bytes and now.date() == self._day:
-                return self._append(kind, fields, now)
+                return self._append(kind, many, now)
             with directory_lock(self.directory):
                 self._follows = self.path.name if self.path else None
                 finished = self._head()
                 old = self._new_file(now)
-                record = self._append(kind, fields, now)
+                records = self._append(kind, many, now)
                 self._close_fd(old)
             if finished is not None:
                 self._checkpoint("closed", finished, now)
-            return record
+            return records
 
-    def _append(self, kind: str, fields: Fields, now: datetime) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            **fields,
-            "v": SCHEMA,
-            "seq": self._seq,
-            "ts": iso(now),
-            "kind": kind,
-            "node": self.node,
-            "prev": self._prev,
-        }
-        if self._follows is not None:
-            record["follows"] = self._follows
-        if self._size == 0 and self.path is not None:
-            self._first_seq = self._seq
-            # A file names itself, its node and its writer in its first record: a renamed file is seen.
-            record["opened"] = {
-                "file": self.path.name,
+    def _append(self, kind: str, many: Sequence[Fields], now: datetime) -> list[dict[str, Any]]:
+        ts = iso(now)
+        seq, prev, follows = self._seq, self._prev, self._follows
+        records: list[dict[str, Any]] = []
+        lines: list[bytes] = []
+        for fields in many:
+            record: dict[str, Any] = {
+                **fields,
+                "v": SCHEMA,
+                "seq": seq,
+                "ts": ts,
+                "kind": kind,
                 "node": self.node,
-                "pid": self.pid,
-                "checkpoint_s": self.checkpoint_every,
+                "prev": prev,
             }
-        line = self.chain.seal(record)
+            if follows is not None:
+                record["follows"] = follows
+                follows = None
+            if self._size == 0 and not lines and self.path is not None:
+                # A file names itself, its node and its writer in its first record: a renamed file is seen.
+                record["opened"] = {
+                    "file": self.path.name,
+                    "node": self.node,
+                    "pid": self.pid,
+                    "checkpoint_s": self.checkpoint_every,
+                }
+            lines.append(self.chain.seal(record))
+            records.append(record)
+            seq, prev = seq + 1, record["hash"]
+        data = b"".join(lines)
         try:
-            _write_all(self._fd, line)
+            _write_all(self._fd, data)
         except OSError:
             try:
-                # A full disk or a file size limit: take back any part of the line, so the file stays
+                # A full disk or a file size limit: take back any part of the lines, so the file stays
                 # whole and the next record simply follows (the caller counts what was lost).
                 os.ftruncate(self._fd, self._size)
             except OSError:
@@ -194,10 +207,11 @@ class AuditWriter:
                     os.close(self._fd)
                 self._fd = -1
             raise
+        if self._size == 0:
+            self._first_seq = self._seq
         self._follows = None
-        self._seq += 1
-        self._prev = record["hash"]
-        self._size += len(line)
+        self._seq, self._prev = seq, prev
+        self._size += len(data)
         if self._announce:
             self._announce = False
             self._sync(self._fd)
@@ -213,7 +227,7 @@ class AuditWriter:
                     target=self._sync_every, name="herald-audit-sync", daemon=True
                 )
                 self._syncer.start()
-        return record
+        return records
 
     def _sync(self, fd: int) -> None:
         if self.fsync is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli import audit, explain, geo, keys, rules, serve
+from service.cli import audit, explain_command, geo, keys, rules, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +16,7 @@ for command in (
     serve.serve,
     serve.settings_command,
     rules.rules,
-    explain.explain_command,
+    explain_command.explain_command,
     geo.geo,
     audit.audit,
     keys.keys,

@@ -21,16 +21,17 @@ def settings(**overrides: Any) -> Settings:
         raise click.ClickException(f"invalid settings:\n{error}") from None
 
 
-def ruleset(directory: Path) -> Ruleset:
+def ruleset(directory: Path, *, positions: bool = True) -> Ruleset:
     """The rules below `directory`, loaded as the service loads them (HERALD_RULES_MAX_BYTES)."""
     try:
-        return load_ruleset(directory, max_total_bytes=settings().rules_max_bytes)
+        return load_ruleset(directory, max_total_bytes=settings().rules_max_bytes, positions=positions)
     except RulesetInvalid as error:
         fail_rules(error)
 
 
 def fail_rules(error: RulesetInvalid) -> NoReturn:
+    """Every problem once, then one summary line (`2 errors in 2 files`); exit 1."""
     for problem in error.problems:
         click.echo(str(problem), err=True)
-    click.echo(f"{error}", err=True)
+    click.echo(error.summary, err=True)
     sys.exit(1)

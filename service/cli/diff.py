@@ -17,7 +17,7 @@ from service import diff as compare
 from service.cli import common
 from service.loader import RULE_FILE_SUFFIXES, load_ruleset
 from service.model import Instant
-from service.problems import Problem, RulesetInvalid
+from service.problems import Problem, RulesetInvalid, tally
 from service.ruleset import Ruleset
 
 INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
@@ -70,8 +70,12 @@ def _now(at: str | None) -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
     try:
         return INSTANT.validate_python(at)
-    except ValidationError:
-        raise click.BadParameter(f"{at!r} is not an RFC 3339 instant or a date", param_hint="--at") from None
+    except ValidationError as error:
+        # Our own refusals (a date-time without its zone) say how to fix it; pydantic's do not.
+        first = error.errors()[0]
+        message = f"{at!r}: {first['msg']}" if first["type"] == "no_time_zone" else None
+        message = message or f"{at!r} is not an RFC 3339 instant or a date"
+        raise click.BadParameter(message, param_hint="--at") from None
 
 
 def _load(argument: str, side: str) -> Ruleset:
@@ -85,9 +89,8 @@ def _load(argument: str, side: str) -> Ruleset:
 
 
 def _invalid(side: str, source: str, problems: list[Problem]) -> DiffError:
-    errors = sum(p.severity == "error" for p in problems)
     listed = "\n".join(str(p) for p in problems)
-    return DiffError(f"{side} {source}: {errors} error(s) in rule files\n{listed}")
+    return DiffError(f"{side} {source}: {tally(problems, 'error')}\n{listed}")
 
 
 def _git(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -18,7 +18,7 @@ from service.inputs import Location
 from service.lint import lint
 from service.loader import load_ruleset
 from service.network import parse_ip
-from service.problems import RulesetInvalid
+from service.problems import RulesetInvalid, tally
 
 
 @click.group()
@@ -57,16 +57,13 @@ def check(directory: Path | None, strict: bool, output: str) -> None:
     else:
         for problem in problems:
             click.echo(str(problem))
-        verdict = "ok" if not errors else "invalid"
+        # The verdict says what the exit status says: "failed" when --strict fails on warnings.
+        verdict = "invalid" if errors else "failed (--strict)" if strict and warnings else "ok"
         click.echo(
-            f"{directory}: {verdict}, {_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+            f"{directory}: {verdict}, {tally(problems, 'error')}, {tally(problems, 'warning')}"
             + (f"; {ruleset_hash}" if ruleset_hash else "")
         )
     sys.exit(1 if errors or (strict and warnings) else 0)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 @rules.command("test")

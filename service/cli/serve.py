@@ -26,7 +26,7 @@ def serve(host: str, port: int, workers: int | None, threads: int, rules_dir: Pa
 
     settings = common.settings(rules_dir=rules_dir)
     files = fingerprint(settings.rules_dir)  # before loading: a change made meanwhile is seen later
-    ruleset = common.ruleset(settings.rules_dir)  # fail here, once, before any worker starts
+    ruleset = common.ruleset(settings.rules_dir, positions=False)  # fail here, once, before any worker starts
     click.echo(f"herald: rules {settings.rules_dir} {ruleset.hash}", err=True)
     run(settings, ruleset, files, host, port, workers or default_workers(), threads)
 

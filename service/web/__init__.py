@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -19,13 +19,13 @@ from service.keys import KeyStore
 from service.loader import load_ruleset
 from service.problems import RulesetInvalid
 from service.ruleset import Ruleset
-from service.web import admin, audit, auth, decisions, explain, hooks, metrics, problems, status, witness
+from service.web import admin, audit, auth, decisions, explain_api, hooks, problems, status, witness
 from service.web.dashboard import bp as dashboard_bp
 from service.web.geodata import GeoFollower, geo_warnings
 from service.web.pages import bp as pages_bp
 from service.web.problems import ApiProblem
 from service.web.reload import Reloader, fingerprint
-from service.web.runtime import Answered, DecisionLogger, Runtime, new_decision_id, utc_now
+from service.web.runtime import Answered, DecisionLogger, DecisionsLogger, Runtime, new_decision_id, utc_now
 from service.web.whatif import PastRules
 
 log = logging.getLogger("herald")
@@ -76,19 +76,19 @@ def create_app(
     rt.keys = KeyStore(settings.keys_file) if settings.keys_file else None
     if isinstance(events, AuditLog) and events.writer.witness is not None:
         events.writer.witness.count = rt.metrics.audit_witness  # failed and dropped ones in /metrics
-    rt.log_decision = _observed(rt, log_decision or _to_audit(rt))
+    rt.log_decisions = _observed(rt, _one_by_one(log_decision) if log_decision else _to_audit(rt))
     rt.metrics.serving(engine.hash)
-    rt.reloader = Reloader(rt)
+    rt.reloader = Reloader(rt, settings.rules_dir, settings.rules_max_bytes, rt.metrics, clock)
     rt.reloader.seen = files
     app.extensions["herald"] = rt
     problems.install(app)
     hooks.install(app, settings, rt.metrics)
-    app.register_blueprint(metrics.bp)
+    app.register_blueprint(status.metrics_bp)
     auth.install(app, rt.keys, settings.decisions_need_key)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(status.bp)
-    app.register_blueprint(explain.bp)
+    app.register_blueprint(explain_api.bp)
     # With keys, audit and admin endpoints are served to keys with those roles; without keys, only
     # when asked for (development, or a network that only auditors and admins reach).
     if settings.audit_http or settings.keys_file:
@@ -102,7 +102,7 @@ def create_app(
 
 def _load_rules(settings: Settings, events: Events) -> Ruleset:
     try:
-        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes)
+        ruleset = load_ruleset(settings.rules_dir, max_total_bytes=settings.rules_max_bytes, positions=False)
     except RulesetInvalid as error:
         events.ruleset_rejected([str(p) for p in error.problems])
         events.stopped("rules rejected")
@@ -111,53 +111,62 @@ def _load_rules(settings: Settings, events: Events) -> Ruleset:
     return ruleset
 
 
-def _observed(rt: Runtime, log_decision: DecisionLogger) -> DecisionLogger:
-    """Count the decision and name it in the access log, then record it."""
+def _observed(rt: Runtime, log_decisions: DecisionsLogger) -> DecisionsLogger:
+    """Count the decisions and name them in the access log, then record them."""
 
-    def observed(answered: Answered) -> None:
-        rt.metrics.decision(answered.decision, what_if=answered.what_if)
+    def observed(batch: Sequence[Answered]) -> None:
+        rt.metrics.decided([a.decision for a in batch], what_if=batch[0].what_if)
         if has_request_context() and "herald_decisions" in g:
-            g.herald_decisions.append(answered.decision_id)
-        log_decision(answered)
+            g.herald_decisions.extend(a.decision_id for a in batch)
+        log_decisions(batch)
 
     return observed
 
 
-def _to_audit(rt: Runtime) -> DecisionLogger:
-    """Write the decision to the audit log before the answer leaves. If the log cannot be written,
-    HERALD_AUDIT_FAILURE decides: closed answers 503; open (default) answers, counts the lost
-    record, says so in /readyz, and logs a `records_lost` event once the log takes records again.
-    Open is the default because a reader in Russia who is not warned is the greater harm; an
-    auditor still learns how many answers went unrecorded, and when."""
+def _one_by_one(log_decision: DecisionLogger) -> DecisionsLogger:
+    """An injected logger (tests) is given the decisions of a request one by one."""
+
+    def log_decisions(batch: Sequence[Answered]) -> None:
+        for answered in batch:
+            log_decision(answered)
+
+    return log_decisions
+
+
+def _to_audit(rt: Runtime) -> DecisionsLogger:
+    """Write the decisions to the audit log before the answer leaves, a request's decisions in one
+    group commit. If the log cannot be written, HERALD_AUDIT_FAILURE decides: closed answers 503;
+    open (default) answers, counts the lost records, says so in /readyz, and logs a `records_lost`
+    event once the log takes records again. Open is the default because a reader in Russia who is
+    not warned is the greater harm; an auditor still learns how many answers went unrecorded, and when."""
 
     lock = threading.Lock()  # the count of lost records is shared by the worker's threads
 
-    def log_decision(answered: Answered) -> None:
+    def log_decisions(batch: Sequence[Answered]) -> None:
         with lock:  # the writer serializes its writes anyway: this costs no extra waiting
-            _record(answered)
+            _record(batch)
 
-    def _record(answered: Answered) -> None:
+    def _record(batch: Sequence[Answered]) -> None:
+        first = batch[0]  # one request: one reader (address), one instant, one ruleset
         try:
             if rt.audit_lost and rt.audit_lost_since is not None:
                 rt.audit.records_lost(rt.audit_lost, rt.audit_lost_since)
                 rt.audit_lost, rt.audit_lost_since = 0, None
-            rt.audit.decision(
-                answered.decision_id,
-                answered.article,
-                answered.decision,
-                answered.address,
-                what_if=answered.what_if,
-                named_tags=answered.named_tags,
+            rt.audit.decisions(
+                [(a.decision_id, a.article, a.decision) for a in batch],
+                first.address,
+                what_if=first.what_if,
+                named_tags=first.named_tags,
             )
         except (OSError, RuntimeError) as error:
-            rt.metrics.audit_record("lost")
+            rt.metrics.audit_record("lost", len(batch))
             if rt.settings.audit_failure == "closed":
                 raise ApiProblem(503, "Audit log unavailable", "the decision could not be recorded") from None
             if not rt.audit_lost:
                 log.error("audit log not writable, answering without records: %s", error)
                 rt.audit_lost_since = rt.clock()
-            rt.audit_lost += 1
+            rt.audit_lost += len(batch)
             return
-        rt.metrics.audit_record("written")
+        rt.metrics.audit_record("written", len(batch))
 
-    return log_decision
+    return log_decisions

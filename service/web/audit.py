@@ -9,7 +9,7 @@ import orjson
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
-from service.audit.explain import explain_decision
+from service.audit.logged_verdicts import explain_decision
 from service.audit.query import By, WhatIf, bound, end_after
 from service.audit.source import Source, open_source
 from service.audit.store import StoreError

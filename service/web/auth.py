@@ -67,12 +67,13 @@ def install(app: Flask, keys: KeyStore | None, decisions_need_key: bool) -> None
         if key is None:
             _refused("no key" if not presented else "unknown key", role, None)
             # Pages ask the browser for the key as a password (any user name); APIs take a Bearer key.
-            challenge = 'Basic realm="herald"' if blueprint in PAGE_BLUEPRINTS else 'Bearer realm="herald"'
+            page = blueprint in PAGE_BLUEPRINTS
+            how = "give it as the password (any user name) when the browser asks, or send" if page else "send"
             raise ApiProblem(
                 401,
                 "Unauthorized",
-                f"this endpoint needs a key with the role {role!r}: send Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": challenge},
+                f"this endpoint needs a key with the role {role!r}: {how} Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": 'Basic realm="herald"' if page else 'Bearer realm="herald"'},
             )
         if role not in key.roles and not key.roles & ALSO_ALLOWED.get(role, frozenset()):
             _refused("role missing", role, key.name)

@@ -14,11 +14,13 @@ def _malformed(detail: str) -> ApiProblem:
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object, refusing a key given twice (most parsers keep the last one silently)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _malformed(f"the key {key!r} appears twice in one object")
-        found[key] = value
+    found = dict(pairs)
+    if len(found) < len(pairs):  # rare: find the first key given twice, for the message
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _malformed(f"the key {key!r} appears twice in one object")
+            seen.add(key)
     return found
 
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from flask import Blueprint, render_template, request
 
-from service.audit.explain import explain_decision
+from service.audit.logged_verdicts import explain_decision
 from service.audit.query import By, WhatIf, end_after
 from service.audit.summary import notice_ids
 from service.web import chart

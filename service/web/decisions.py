@@ -13,6 +13,7 @@ from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location
 from service.model import ArticleFields
+from service.vocabulary import warnings_for
 from service.web.body import read_json
 from service.web.locate import locate
 from service.web.problems import ApiProblem, from_validation
@@ -32,7 +33,8 @@ def decide_one() -> Response:
     engine, at = rules_at(rt, body.at)  # one ruleset for the whole request, even if a reload happens
     article = body.article.to_article()
     decision = engine.decide(article, reader, at)
-    return json_response(_answer(rt, engine, article, decision, address, what_if=body.at is not None))
+    (answer,) = _answers(rt, engine, [(article, decision)], address, what_if=body.at is not None)
+    return json_response(answer)
 
 
 @bp.post("/v1/decisions/batch")
@@ -49,10 +51,8 @@ def decide_batch() -> Response:
     engine, at = rules_at(rt, body.at)
     what_if = body.at is not None
     articles = [fields.to_article() for fields in body.articles]
-    decisions = [
-        _answer(rt, engine, article, engine.decide(article, reader, at), address, what_if=what_if)
-        for article in articles
-    ]
+    decided = [(article, engine.decide(article, reader, at)) for article in articles]
+    decisions = _answers(rt, engine, decided, address, what_if=what_if)
     return json_response(
         {"reader": _location(reader.location), "ruleset": engine.hash, "decisions": decisions}
     )
@@ -82,13 +82,16 @@ def decide_get() -> Response:
     try:
         parsed = DecisionRequest.model_validate({"article": fields})
     except ValidationError as error:
-        raise from_validation(error, strip="article") from None  # name the query parameter
+        raise from_validation(
+            error, strip="article", model=DecisionRequest
+        ) from None  # name the query parameter
     rt = runtime()
     reader, address = locate(None, request, rt)
     article = parsed.article.to_article()
     engine = rt.engine
     decision = engine.decide(article, reader, rt.clock())
-    return json_response(_answer(rt, engine, article, decision, address, what_if=False))
+    (answer,) = _answers(rt, engine, [(article, decision)], address, what_if=False)
+    return json_response(answer)
 
 
 def rules_at(rt: Runtime, at: datetime | None) -> tuple[Engine, datetime]:
@@ -112,21 +115,28 @@ def parse(model: type[M]) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as error:
-        raise from_validation(error) from None
+        raise from_validation(error, model=model) from None
 
 
-def _answer(
+def _answers(
     rt: Runtime,
     engine: Engine,
-    article: Article,
-    decision: Decision,
+    decided: list[tuple[Article, Decision]],
     address: str | None,
     *,
     what_if: bool,
-) -> dict[str, Any]:
-    decision_id = rt.new_id()
-    rt.log_decision(Answered(decision_id, article, decision, address, what_if, named_tags(engine.ruleset)))
-    return {"decision_id": decision_id, **render(decision, what_if=what_if)}
+) -> list[dict[str, Any]]:
+    """The decisions of one request with their ids, logged together before any answer leaves."""
+    tags = named_tags(engine.ruleset)
+    warn = warnings_for(engine.ruleset)
+    answered = [
+        Answered(rt.new_id(), article, decision, address, what_if, tags) for article, decision in decided
+    ]
+    rt.log_decisions(answered)
+    return [
+        {"decision_id": a.decision_id, **render(a.decision, what_if=what_if), "warnings": warn(a.article)}
+        for a in answered
+    ]
 
 
 def render(decision: Decision, *, what_if: bool = False) -> dict[str, Any]:

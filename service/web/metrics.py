@@ -10,15 +10,12 @@ import functools
 import glob
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
-
-from flask import Blueprint, Response
 
 from service.audit.usage import Usage
 from service.decision import Decision
 
-bp = Blueprint("metrics", __name__)
 log = logging.getLogger("herald.metrics")
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -173,13 +170,23 @@ class Metrics:
 
     @never_fails
     def decision(self, decision: Decision, *, what_if: bool = False) -> None:
+        self.decided((decision,), what_if=what_if)
+
+    @never_fails
+    def decided(self, decisions: Sequence[Decision], *, what_if: bool = False) -> None:
+        """The decisions of one request, counted together: one increment per series, not per decision."""
         if what_if:
-            self.what_ifs.inc()
+            self.what_ifs.inc(len(decisions))
             return
-        country = decision.reader.country or "unknown"
-        self.child(self.decisions, country, decision.reader.source).inc()
-        for notice in decision.notices:
-            self.child(self.notices, notice.id, country).inc()
+        counts: dict[tuple[Any, tuple[str, ...]], int] = {}
+        for decision in decisions:
+            country = decision.reader.country or "unknown"
+            series: list[tuple[Any, tuple[str, ...]]] = [(self.decisions, (country, decision.reader.source))]
+            series += [(self.notices, (notice.id, country)) for notice in decision.notices]
+            for key in series:
+                counts[key] = counts.get(key, 0) + 1
+        for (metric, labels), n in counts.items():
+            self.child(metric, *labels).inc(n)
 
     @never_fails
     def located(self, source: str) -> None:
@@ -213,8 +220,8 @@ class Metrics:
         self.reloads.labels(outcome).inc()
 
     @never_fails
-    def audit_record(self, outcome: str) -> None:
-        self.child(self.audit, outcome).inc()
+    def audit_record(self, outcome: str, n: int = 1) -> None:
+        self.child(self.audit, outcome).inc(n)
 
     @never_fails
     def audit_witness(self, outcome: str, n: int) -> None:
@@ -260,18 +267,3 @@ class _ReadableFiles:
 
         files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if os.path.getsize(f) > 0]
         return mp.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
-
-
-@bp.get("/metrics")
-def metrics_view() -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    from service.web.runtime import runtime
-
-    rt = runtime()
-    if rt.geo_follower is not None:
-        rt.geo_follower.report()
-    if rt.usage is not None and rt.settings.audit == "on":
-        rt.metrics.audit_disk(rt.usage.measure(), rt.settings.audit_min_free_mb * 1024 * 1024)
-    body: Any = rt.metrics.exposition()
-    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from pydantic import ValidationError
 
-from service.explain import explain
 from service.inputs import UNKNOWN, Reader
 from service.ruleset import Ruleset
+from service.verdicts import explain
 from service.web.decisions import render
 from service.web.locate import locate
 from service.web.problems import from_validation
@@ -24,6 +25,7 @@ bp = Blueprint(
 )
 ARTICLE_FIELDS = ("publisher", "section", "tags", "language", "type")
 READER_FIELDS = ("country", "subdivision", "ip", "languages")
+LOCAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?")
 FORM_FIELDS = (*ARTICLE_FIELDS, *READER_FIELDS, "at")
 # The pages' own scripts and styles only. Inline styles are allowed: widget.js adds its <style>.
 POLICY = (
@@ -92,7 +94,13 @@ def _body(form: dict[str, str]) -> dict[str, Any]:
         article["tags"] = _words(article["tags"])
     reader: dict[str, Any] = {k: form[k] for k in ("country", "subdivision", "ip") if form[k]}
     reader["languages"] = _words(form["languages"])
-    return {"article": article, "reader": reader} | ({"at": form["at"]} if form["at"] else {})
+    return {"article": article, "reader": reader} | ({"at": _form_instant(form["at"])} if form["at"] else {})
+
+
+def _form_instant(text: str) -> str:
+    """The form's instant field is labelled UTC and a browser's datetime-local sends no zone
+    (`2024-01-01T00:00`): the label is the zone. Anything else is validated as the API's `at`."""
+    return f"{text}Z" if LOCAL_INSTANT.fullmatch(text.strip()) else text
 
 
 def _words(text: str) -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from flask import Flask, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_JSON = "application/problem+json"
@@ -49,9 +50,12 @@ def pointer(loc: tuple[int | str, ...]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc)
 
 
-def from_validation(error: ValidationError, strip: str | None = None) -> ApiProblem:
+def from_validation(
+    error: ValidationError, strip: str | None = None, model: type[BaseModel] | None = None
+) -> ApiProblem:
     """A request that does not fit the contract: 400 if it is not JSON at all, else 422.
-    `strip` drops a leading location part (query parameters are named without "/article")."""
+    `strip` drops a leading location part (query parameters are named without "/article");
+    `model`, the contract validated against, lets an unknown field get a "did you mean"."""
     details = error.errors(include_url=False)
     if any(e["type"] == "json_invalid" for e in details):
         message = next(e["msg"] for e in details if e["type"] == "json_invalid")
@@ -59,7 +63,7 @@ def from_validation(error: ValidationError, strip: str | None = None) -> ApiProb
     errors = [
         {
             "location": pointer(_location(e["loc"], strip)),
-            "message": _message(e),
+            "message": _message(e, model),
             "type": e["type"],
         }
         for e in details
@@ -78,10 +82,40 @@ _MESSAGES = {
 }
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, model: type[BaseModel] | None) -> str:
+    if error["type"] == "extra_forbidden" and model is not None:
+        loc = _location(error["loc"], None)
+        field = str(loc[-1]) if loc else ""
+        # 0.8: close enough for a typo (tag, contry), not for another word (published_at is not publisher)
+        close = difflib.get_close_matches(field, _fields_at(model, loc[:-1]), n=1, cutoff=0.8)
+        if close:  # as rule files do: a typo names the field it was meant to be
+            return f"unknown field {field!r}; did you mean {close[0]!r}?"
+        return f"unknown field {field!r}: not part of the request contract (see /openapi.json)"
     if error["type"] == "too_long" and isinstance(error.get("input"), str):  # pydantic says "items"
         return f"at most {error['ctx']['max_length']} characters, not {len(error['input'])}"
     return _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the object at `loc` in a body validated as `model` (list indexes skipped)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if current is not None else None
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, through Optional, lists, tuples and Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _location(loc: tuple[int | str, ...], strip: str | None) -> tuple[int | str, ...]:

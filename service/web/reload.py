@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
+from service.audit.log import Events
 from service.engine import Engine
 from service.loader import failure, load_ruleset, rule_files
 from service.problems import Problem, RulesetInvalid
-from service.web.runtime import Runtime
+from service.web.metrics import Metrics
 
 log = logging.getLogger("herald.reload")
 
@@ -62,17 +65,41 @@ def fingerprint(directory: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+class Served(Protocol):
+    """All the reloader knows of the app whose rules it reloads (the app's `Runtime`): the
+    engine in force, how to put another in force, and the audit log that records both."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def audit(self) -> Events: ...
+
+    def swap(self, engine: Engine) -> None: ...
+
+
 class Reloader:
     """Loads one app's rules directory again when asked (POST /v1/ruleset/reload). Under
     `herald serve` the gunicorn master watches the directory and restarts the workers on a
     change (service/serve.py), so a change is parsed once, not once per worker."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.directory = rt.settings.rules_dir
+    def __init__(
+        self,
+        served: Served,
+        directory: Path,
+        max_bytes: int,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.served = served
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+        self.clock = clock
         # The fingerprint of the files the served rules were loaded from (create_app sets it);
         # None: unknown, so the first check loads the directory.
         self.seen: str | None = None
+        self.rejected: Rejection | None = None  # the last rules change that failed, while it stands
         self._lock = threading.Lock()
 
     def check(self, force: bool = False) -> Outcome:
@@ -88,40 +115,39 @@ class Reloader:
 
     def _check(self, force: bool) -> Outcome:
         current = fingerprint(self.directory)
+        old = self.served.engine
         if current == self.seen and not force:
-            return Outcome("unchanged", self.rt.engine.hash, self.rt.rejected)
+            return Outcome("unchanged", old.hash, self.rejected)
         self.seen = current
-        old = self.rt.engine
         try:
-            ruleset = load_ruleset(self.directory, max_total_bytes=self.rt.settings.rules_max_bytes)
+            ruleset = load_ruleset(self.directory, max_total_bytes=self.max_bytes, positions=False)
             # Compiled here, before the swap: requests never wait for it.
             engine = Engine(ruleset) if ruleset.hash != old.hash else old
         except RulesetInvalid as invalid:
             return self.reject(current, invalid)
-        self.rt.rejected = None
+        self.rejected = None
         if engine is old:
             return Outcome("unchanged", old.hash)
         try:  # archived and logged first: no decision is made on rules an auditor cannot replay
-            self.rt.audit.ruleset_loaded(ruleset, previous=old.ruleset)
+            self.served.audit.ruleset_loaded(ruleset, previous=old.ruleset)
         except (OSError, RuntimeError) as error:
             self.seen = None  # try again at the next check
             problem = Problem(str(self.directory), 1, 1, "not-archived", f"the audit log refused it: {error}")
             return self.reject(current, RulesetInvalid([problem]))
-        self.rt.engine, self.rt.loaded_at = engine, self.rt.clock()  # requests in flight keep `old`
-        self.rt.metrics.reload("loaded")
-        self.rt.metrics.serving(engine.hash)
+        self.served.swap(engine)  # requests in flight keep `old`
+        self.metrics.reload("loaded")
         log.info("rules reloaded: %s -> %s", old.hash, engine.hash)
         return Outcome("loaded", engine.hash)
 
     def reject(self, files: str, invalid: RulesetInvalid) -> Outcome:
         """Keep serving the rules in force; show the rejection and log it (once per content)."""
-        already = self.rt.rejected is not None and self.rt.rejected.files == files
+        already = self.rejected is not None and self.rejected.files == files
         if not already:
-            self.rt.rejected = Rejection(files, self.rt.clock(), tuple(invalid.problems))
+            self.rejected = Rejection(files, self.clock(), tuple(invalid.problems))
             try:
-                self.rt.audit.ruleset_rejected([str(p) for p in invalid.problems])
+                self.served.audit.ruleset_rejected([str(p) for p in invalid.problems])
             except (OSError, RuntimeError) as error:  # a full disk: /readyz still shows the rejection
                 log.error("rules rejection not written to the audit log: %s", error)
-            self.rt.metrics.reload("rejected")
-            log.warning("rules rejected, still serving %s:\n%s", self.rt.engine.hash, invalid)
-        return Outcome("rejected", self.rt.engine.hash, self.rt.rejected)
+            self.metrics.reload("rejected")
+            log.warning("rules rejected, still serving %s:\n%s", self.served.engine.hash, invalid)
+        return Outcome("rejected", self.served.engine.hash, self.rejected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
@@ -20,18 +20,12 @@ from service.engine import Engine
 from service.geo import GeoDatabase
 from service.inputs import Article
 from service.keys import KeyStore
+from service.web.metrics import Metrics
+from service.web.reload import Rejection, Reloader
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # these two build on a Runtime: they import this module
     from service.web.geodata import GeoFollower
-    from service.web.metrics import Metrics
-    from service.web.reload import Rejection, Reloader
     from service.web.whatif import PastRules
-
-
-def _metrics() -> Metrics:
-    from service.web.metrics import Metrics
-
-    return Metrics()
 
 
 def new_decision_id() -> str:
@@ -59,10 +53,11 @@ class Answered:
     named_tags: frozenset[str] = frozenset()  # tags the rules name: the record keeps them whole
 
 
-DecisionLogger = Callable[[Answered], None]
+DecisionLogger = Callable[[Answered], None]  # one decision (what tests inject)
+DecisionsLogger = Callable[[Sequence[Answered]], None]  # the decisions of one request (what views call)
 
 
-def _discard(_: Answered) -> None:
+def _discard(_: Sequence[Answered]) -> None:
     return None
 
 
@@ -75,12 +70,11 @@ class Runtime:
     geo_error: str | None
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_decision_id
-    log_decision: DecisionLogger = _discard
+    log_decisions: DecisionsLogger = _discard
     pid: int = field(default_factory=os.getpid)
     audit: Events = field(default_factory=NoAudit)  # events: ruleset_loaded/_rejected, stopped
-    rejected: Rejection | None = None  # the last rules change that failed to load, while it stands
     reloader: Reloader | None = None
-    metrics: Metrics = field(default_factory=lambda: _metrics())
+    metrics: Metrics = field(default_factory=Metrics)
     audit_lost: int = 0  # records not written since the audit log last failed (fail-open)
     audit_lost_since: datetime | None = None
     anonymous: GeoDatabase | None = None  # the Anonymous IP database, when configured
@@ -89,6 +83,16 @@ class Runtime:
     past: PastRules | None = None  # the archived rules in force at past instants, for what-ifs
     usage: UsageMeter | None = None  # free space and growth of the audit log's disk
     keys: KeyStore | None = None  # HERALD_KEYS_FILE, when set
+
+    @property
+    def rejected(self) -> Rejection | None:
+        """The last rules change that failed to load, while it stands."""
+        return self.reloader.rejected if self.reloader is not None else None
+
+    def swap(self, engine: Engine) -> None:
+        """Serve `engine` from now on (the reloader's one way in); requests in flight keep theirs."""
+        self.engine, self.loaded_at = engine, self.clock()
+        self.metrics.serving(engine.hash)
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -35,7 +35,8 @@ class ReaderIn(Contract):
 _AT = (
     "RFC 3339 instant to decide at; default now (a page view). With `at` the decision is a what-if: "
     "made on the rules in force at that instant (from the ruleset archive; 409 when none is archived "
-    "for it), marked what_if, logged apart from page views."
+    "for it), marked what_if, logged apart from page views. A date-time must say its zone "
+    "(2024-03-01T12:00:00Z or an offset; without one: 422); a date alone is midnight UTC."
 )
 
 
@@ -114,6 +115,10 @@ class DecisionBody(Contract):
 
 class DecisionOut(DecisionBody):
     decision_id: str
+    warnings: list[str] = Field(
+        description="What in the article no rule names, e.g. \"publisher 'rfrl' appears in no rule; did you "
+        "mean 'rferl'?\": a likely typo or a misconfigured site. Warnings never change the decision."
+    )
 
 
 class CheckOut(Contract):
@@ -186,3 +191,29 @@ class Health(Contract):
         None,
         description="The audit log's disk: free_bytes, bytes_per_minute, minutes_left, min_free_bytes, low.",
     )
+
+
+class ReloadOut(Contract):
+    """What POST /v1/ruleset/reload did."""
+
+    status: str = Field(description="`loaded` (a new ruleset) or `unchanged`.")
+    ruleset: str = Field(description="The hash of the ruleset now served.")
+
+
+class AuditDecisionOut(Contract):
+    """One logged decision and why: GET /v1/audit/decisions/{decision_id}."""
+
+    record: dict[str, Any] = Field(description="The audit record as logged (see the README's record).")
+    explanation: dict[str, Any] = Field(
+        description="Its matches, the replay verdict, and every rule's conditions on the rules then in force."
+    )
+
+
+class AuditSummaryOut(Contract):
+    """GET /v1/audit/summary: counted as `herald audit summary` counts, both ends included."""
+
+    from_: str | None = Field(alias="from")
+    to: str | None
+    by: Literal["logged", "decided"]
+    what_if: Literal["exclude", "include", "only"]
+    rows: list[dict[str, Any]] = Field(description="Decisions and notices shown by day and country.")

@@ -14,6 +14,7 @@ from service.web.paths import hide_paths
 from service.web.runtime import Runtime, runtime
 
 bp = Blueprint("status", __name__)
+metrics_bp = Blueprint("metrics", __name__)  # its own blueprint: keys with the role `metrics` read it
 MIB = 1024 * 1024
 
 
@@ -119,3 +120,17 @@ def geo_status(rt: Runtime) -> dict[str, Any]:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return json_response(openapi_document())
+
+
+@metrics_bp.get("/metrics")
+def metrics_view() -> Response:
+    """Prometheus exposition of this worker's metrics (of every worker's, under `herald serve`)."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    rt = runtime()
+    if rt.geo_follower is not None:
+        rt.geo_follower.report()
+    if rt.usage is not None and rt.settings.audit == "on":
+        rt.metrics.audit_disk(rt.usage.measure(), rt.settings.audit_min_free_mb * 1024 * 1024)
+    body: Any = rt.metrics.exposition()
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

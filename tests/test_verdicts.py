@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.engine import Engine
-from service.explain import explain
 from service.inputs import Article, Location, Reader
 from service.ruleset import Ruleset
+from service.verdicts import explain
 from tests.test_engine import engine_from_yaml, requests, rulesets, utc
 
 RULES = """

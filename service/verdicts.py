@@ -4,7 +4,6 @@ Written plainly against the ruleset (no index), so it also cross-checks the engi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +11,7 @@ from service import languages
 from service.decision import Decision
 from service.engine import Engine
 from service.inputs import Article, Location, Reader
-from service.model import Region, Rule
+from service.model import Rule
 from service.ruleset import Ruleset
 
 
@@ -45,9 +44,7 @@ class Explanation:
 
 def explain(engine: Engine, article: Article, reader: Reader, at: datetime) -> Explanation:
     """The decision, and for every rule of the ruleset why it did or did not apply."""
-    verdicts = [
-        verdict(rule, engine.ruleset, article, reader, at) for rule in engine.ruleset.rules.values()
-    ]
+    verdicts = [verdict(rule, engine.ruleset, article, reader, at) for rule in engine.ruleset.rules.values()]
     verdicts.sort(key=lambda v: (not v.applies, v.rule))
     return Explanation(engine.decide(article, reader, at), tuple(verdicts))
 
@@ -58,12 +55,13 @@ def verdict(rule: Rule, ruleset: Ruleset, article: Article, reader: Reader, at: 
 
 
 def _period(rule: Rule, at: datetime) -> Check:
-    start, until = rule.effective.start, rule.effective.until
+    period = rule.effective
+    start, until = period.start, period.until
     begins = start.isoformat() if start else "the beginning"
     span = f"from {begins} until {until.isoformat() if until else 'further notice'}"
-    if start is not None and at < start:
+    if not period.started(at):
         return Check("effective", False, f"{at.isoformat()} is before the rule takes effect ({span})")
-    if until is not None and at >= until:
+    if period.ended(at):
         return Check("effective", False, f"{at.isoformat()} is after the rule ended ({span})")
     return Check("effective", True, f"{at.isoformat()} is within {span}")
 
@@ -84,7 +82,7 @@ def _article_checks(rule: Rule, article: Article) -> list[Check]:
     ]
     if a.language:
         lang = article.language
-        held = lang is not None and any(t in a.language for t in languages.fallbacks(lang))
+        held = languages.covered(lang, a.language)
         checks.append(
             Check(
                 "article.language", held, f"{lang!r} {'is' if held else 'is not'} one of {list(a.language)}"
@@ -129,10 +127,10 @@ def _reader_check(rule: Rule, ruleset: Ruleset, reader: Reader) -> Check:
     r, location = rule.reader, reader.location
     reasons: list[str] = []
     for region_id in r.regions:
-        path = region_path(region_id, ruleset.regions, location)
+        path = region_path(region_id, ruleset, location)
         if path:
             reasons.append("in region " + " > ".join(path))
-        elif location.partial and location.country in ruleset.areas[region_id].partly():
+        elif ruleset.areas[region_id].possibly(location.country, location.subdivision):
             possibly = f"possibly in region {region_id} (subdivision unknown in {location.country})"
             if r.unknown_location == "show":
                 reasons.append(f"{possibly}, and the rule shows to unknown locations")
@@ -140,14 +138,14 @@ def _reader_check(rule: Rule, ruleset: Ruleset, reader: Reader) -> Check:
         reasons.append("location unknown, and the rule shows to unknown locations")
     if r.anonymized == "show" and location.anonymized:
         reasons.append("reader anonymized, and the rule shows to anonymized readers")
-    signal = [t for t in reader.languages if any(c in r.languages for c in languages.fallbacks(t))]
+    signal = [t for t in reader.languages if languages.covered(t, r.languages)]
     if signal:
         reasons.append(f"reader prefers {signal[0]!r}, one of the rule's languages {list(r.languages)}")
     if reasons:
         return Check("reader", True, "; ".join(reasons))
     where = _where(location)
     misses = [f"not in region{'s' if len(r.regions) > 1 else ''} {list(r.regions)}"] if r.regions else []
-    partly_in = [i for i in r.regions if location.partial and location.country in ruleset.areas[i].partly()]
+    partly_in = [i for i in r.regions if ruleset.areas[i].possibly(location.country, location.subdivision)]
     if partly_in:
         misses.append(f"possibly in {partly_in} (subdivision unknown), and the rule skips unknown locations")
     if r.unknown_location == "show":
@@ -169,40 +167,22 @@ def _where(location: Location) -> str:
     return f"{'/'.join(parts) or 'unknown'} ({location.source}{': ' + said if said else ''})"
 
 
-def region_path(
-    region_id: str,
-    regions: Mapping[str, Region],
-    location: Location,
-    _memo: dict[str, list[str]] | None = None,
-) -> list[str]:
+def region_path(region_id: str, ruleset: Ruleset, location: Location) -> list[str]:
     """How the reader is in the region, e.g. ['europe', 'russia', 'country RU'], or [] if not.
-    Same semantics as `ruleset.expand`: a region's exclusions apply to all it includes. Each
-    region is walked once per call (regions sharing included regions would otherwise make the
-    walk exponential); the loader bounds the nesting depth, so the recursion is bounded too."""
-    memo: dict[str, list[str]] = {} if _memo is None else _memo
-    if region_id not in memo:
-        memo[region_id] = _region_path(region_id, regions, location, memo)
-    return memo[region_id]
+    Whether the reader is in is the area's answer (`Area.match`); the path follows, from the
+    region down, an included region whose area holds the reader by the same code, until the
+    region that lists the code itself. The loader bounds the nesting depth."""
+    code = ruleset.areas[region_id].match(location.country, location.subdivision)
+    return [] if code is None else _path(region_id, code, ruleset, location)
 
 
-def _region_path(
-    region_id: str, regions: Mapping[str, Region], location: Location, memo: dict[str, list[str]]
-) -> list[str]:
-    region = regions[region_id]
-    country, subdivision = location.country, location.subdivision
-    candidates: list[list[str]] = []
-    if subdivision is not None and subdivision in region.subdivisions:
-        candidates.append([f"subdivision {subdivision}"])
-    if country is not None and country in region.countries:
-        candidates.append([f"country {country}"])
-    candidates += [path for child in region.include if (path := region_path(child, regions, location, memo))]
-    candidates.sort(key=lambda path: not path[-1].startswith("subdivision"))  # as the engine: most specific
-    for path in candidates:
-        kind, code = path[-1].split(" ")
-        by_country = kind == "country"
-        blocked = (code if by_country else code.split("-", 1)[0]) in region.exclude.countries or (
-            subdivision if by_country else code
-        ) in region.exclude.subdivisions
-        if not blocked:
-            return [region_id, *path]
-    return []
+def _path(region_id: str, code: str, ruleset: Ruleset, location: Location) -> list[str]:
+    region = ruleset.regions[region_id]
+    if code in region.subdivisions:
+        return [region_id, f"subdivision {code}"]
+    if code in region.countries:
+        return [region_id, f"country {code}"]
+    for child in region.include:
+        if ruleset.areas[child].match(location.country, location.subdivision) == code:
+            return [region_id, *_path(child, code, ruleset, location)]
+    return [region_id]  # not reached: an area holds only what its regions list

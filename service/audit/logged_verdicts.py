@@ -7,7 +7,7 @@ from typing import Any
 
 from service.audit.reader import Record
 from service.audit.replay import Engines, inputs, replay
-from service.explain import explain
+from service.verdicts import explain
 
 
 def explain_decision(record: Record, engines: Engines) -> dict[str, Any]:

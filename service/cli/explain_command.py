@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from service import geo as geoip
 from service.cli import common
 from service.engine import Engine
-from service.explain import Explanation, explain
 from service.inputs import Location, Reader
 from service.network import parse_ip
+from service.verdicts import Explanation, explain
 from service.web.decisions import render
 from service.web.schemas import DecisionRequest
 

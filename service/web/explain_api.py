@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, request
 
-from service.explain import explain
+from service.verdicts import explain
 from service.web.decisions import parse, render, rules_at
 from service.web.locate import locate
 from service.web.runtime import runtime
