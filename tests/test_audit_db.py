@@ -257,6 +257,12 @@ def test_a_changed_row_is_found_by_verify_db(
     )
 
 
+@pytest.mark.parametrize("option", [["--checkpoints", "."], ["--witness", "."], ["--as-of", "2025-06-01"]])
+def test_verify_db_refuses_the_options_about_directories(audit_db: str, option: list[str]) -> None:
+    code, output = run("audit", "verify", "--db", audit_db, *option)
+    assert code == 2 and "are about log directories, not --db" in output
+
+
 def test_a_record_whose_chain_breaks_is_not_shipped(tmp_path: Path, audit_db: str) -> None:
     (path,) = write_log(tmp_path, 8)
     content = lines(path)

@@ -173,8 +173,9 @@ def verify(
         own: list[Path] | None = None
         if isinstance(source, FileSource):
             own = list(checkpoint_dirs) or _checkpoint_dirs(source.directories)
-        elif checkpoint_dirs or witnesses:
-            raise click.UsageError("--checkpoints and --witness are about log directories, not --db")
+        elif checkpoint_dirs or witnesses or as_of:
+            # The database holds the checkpoints shipped, and knows live files from its shipper.
+            raise click.UsageError("--checkpoints, --witness and --as-of are about log directories, not --db")
         report = source.verify(
             key.encode() if key else None,
             own,
